@@ -1,0 +1,290 @@
+//! Partner authentication with API keys.
+//!
+//! A key looks like `hk_<16 hex id>_<secret>`. The id is public and finds the
+//! stored record; only SHA-256 of the secret is stored, and it is compared in
+//! constant time. Keys are high-entropy random values, so a fast hash is the
+//! right one (a password hash would only slow every call). Found keys are
+//! cached for a few seconds, so a revocation takes effect within
+//! [`CACHE_TTL`].
+//!
+//! [`AuthLayer`] authenticates every call of the settlement service and puts
+//! the [`Partner`] into the request's extensions; handlers take it from there.
+
+use std::collections::{HashMap, HashSet};
+use std::sync::{Arc, Mutex};
+use std::task::{Context, Poll};
+use std::time::{Duration, Instant};
+
+use rand::RngCore;
+use sha2::{Digest, Sha256};
+use subtle::ConstantTimeEq;
+use tonic::body::Body;
+
+use crate::domain::{PartnerId, ProviderId};
+use crate::error::HubError;
+use crate::journal::{ApiKeyRecord, Journal};
+
+/// How long a looked-up key is trusted without asking the store again.
+pub const CACHE_TTL: Duration = Duration::from_secs(2);
+
+/// Metadata header carrying the API key.
+pub const API_KEY_HEADER: &str = "x-api-key";
+
+const PREFIX: &str = "hk_";
+const ID_LEN: usize = 16;
+
+/// An authenticated partner, as handlers receive it.
+#[derive(Clone, Debug)]
+pub struct Partner {
+    /// Who.
+    pub id: PartnerId,
+    /// Providers it may use.
+    pub providers: Arc<HashSet<ProviderId>>,
+}
+
+impl Partner {
+    /// Takes the partner the auth layer attached to `req`.
+    pub fn from_request<T>(req: &tonic::Request<T>) -> Result<Partner, HubError> {
+        req.extensions()
+            .get::<Partner>()
+            .cloned()
+            .ok_or(HubError::Unauthenticated("no credentials"))
+    }
+
+    /// Checks that this partner may use `provider`.
+    pub fn may_use(&self, provider: &ProviderId) -> Result<(), HubError> {
+        if self.providers.contains(provider) {
+            Ok(())
+        } else {
+            Err(HubError::ProviderNotAllowed(provider.clone()))
+        }
+    }
+}
+
+/// A newly created key: the full key is shown once and never stored.
+#[derive(Debug)]
+pub struct NewKey {
+    /// The stored record.
+    pub record: ApiKeyRecord,
+    /// The key to hand to the partner.
+    pub key: String,
+}
+
+/// Creates a fresh random key for `partner`.
+pub fn generate_key(partner: &PartnerId, label: &str, now_us: i64) -> NewKey {
+    let mut rng = rand::rng();
+    let mut id = [0u8; ID_LEN / 2];
+    rng.fill_bytes(&mut id);
+    let mut secret = [0u8; 32];
+    rng.fill_bytes(&mut secret);
+    let id = hex::encode(id);
+    let secret = hex::encode(secret);
+    key_from_parts(partner, label, now_us, &id, &secret)
+}
+
+/// Builds the record of a key with a known id and secret (the demo key).
+pub fn key_from_parts(
+    partner: &PartnerId,
+    label: &str,
+    now_us: i64,
+    id: &str,
+    secret: &str,
+) -> NewKey {
+    NewKey {
+        record: ApiKeyRecord {
+            id: id.to_owned(),
+            partner: partner.clone(),
+            hash: hash_secret(secret),
+            label: label.to_owned(),
+            created_us: now_us,
+            revoked_us: None,
+        },
+        key: format!("{PREFIX}{id}_{secret}"),
+    }
+}
+
+fn hash_secret(secret: &str) -> [u8; 32] {
+    Sha256::digest(secret.as_bytes()).into()
+}
+
+/// Splits a presented key into (id, secret) if it is well-formed.
+fn parse_key(key: &str) -> Option<(&str, &str)> {
+    let rest = key.strip_prefix(PREFIX)?;
+    if rest.len() <= ID_LEN + 1 || !rest.is_char_boundary(ID_LEN) {
+        return None;
+    }
+    let (id, secret) = rest.split_at(ID_LEN);
+    let secret = secret.strip_prefix('_')?;
+    let ok = id.bytes().all(|b| b.is_ascii_hexdigit())
+        && (16..=128).contains(&secret.len())
+        && secret
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
+    ok.then_some((id, secret))
+}
+
+/// Checks API keys against the store, with a short cache.
+pub struct Authenticator {
+    journal: Arc<dyn Journal>,
+    partners: HashMap<PartnerId, Arc<HashSet<ProviderId>>>,
+    cache: Mutex<HashMap<String, (ApiKeyRecord, Instant)>>,
+}
+
+impl Authenticator {
+    /// An authenticator for the configured `partners`.
+    pub fn new(
+        journal: Arc<dyn Journal>,
+        partners: HashMap<PartnerId, Arc<HashSet<ProviderId>>>,
+    ) -> Self {
+        Self {
+            journal,
+            partners,
+            cache: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// The partner holding `key`, if the key is valid and not revoked.
+    pub async fn authenticate(&self, key: Option<&str>) -> Result<Partner, HubError> {
+        let key = key.ok_or(HubError::Unauthenticated("missing x-api-key"))?;
+        let invalid = HubError::Unauthenticated("invalid or revoked API key");
+        let Some((id, secret)) = parse_key(key) else {
+            return Err(invalid);
+        };
+        let cached = self
+            .cache
+            .lock()
+            .ok()
+            .and_then(|c| c.get(id).filter(|(_, at)| at.elapsed() < CACHE_TTL).cloned());
+        let record = match cached {
+            Some((r, _)) => r,
+            None => {
+                let Some(r) = self.journal.find_key(id).await? else {
+                    return Err(invalid);
+                };
+                if let Ok(mut c) = self.cache.lock() {
+                    c.insert(id.to_owned(), (r.clone(), Instant::now()));
+                }
+                r
+            }
+        };
+        let matches: bool = hash_secret(secret).ct_eq(&record.hash).into();
+        if !matches || record.revoked_us.is_some() {
+            return Err(invalid);
+        }
+        let providers = self
+            .partners
+            .get(&record.partner)
+            .cloned()
+            .ok_or(HubError::Unauthenticated("partner is not configured"))?;
+        Ok(Partner {
+            id: record.partner,
+            providers,
+        })
+    }
+}
+
+/// Authenticates calls whose path starts with `prefix` (the settlement
+/// service); health and reflection stay open.
+#[derive(Clone)]
+pub struct AuthLayer {
+    auth: Arc<Authenticator>,
+    prefix: &'static str,
+}
+
+impl AuthLayer {
+    /// A layer authenticating paths under `prefix`.
+    pub fn new(auth: Arc<Authenticator>, prefix: &'static str) -> Self {
+        Self { auth, prefix }
+    }
+}
+
+impl<S> tower::Layer<S> for AuthLayer {
+    type Service = AuthService<S>;
+
+    fn layer(&self, inner: S) -> Self::Service {
+        AuthService {
+            inner,
+            layer: self.clone(),
+        }
+    }
+}
+
+/// The service [`AuthLayer`] builds.
+#[derive(Clone)]
+pub struct AuthService<S> {
+    inner: S,
+    layer: AuthLayer,
+}
+
+type BoxFuture<T> = std::pin::Pin<Box<dyn Future<Output = T> + Send>>;
+
+impl<S> tower::Service<http::Request<Body>> for AuthService<S>
+where
+    S: tower::Service<http::Request<Body>, Response = http::Response<Body>>
+        + Clone
+        + Send
+        + 'static,
+    S::Future: Send + 'static,
+{
+    type Response = S::Response;
+    type Error = S::Error;
+    type Future = BoxFuture<Result<Self::Response, Self::Error>>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, mut req: http::Request<Body>) -> Self::Future {
+        // The readied service goes with this call; a fresh clone stays.
+        let clone = self.inner.clone();
+        let mut inner = std::mem::replace(&mut self.inner, clone);
+        let layer = self.layer.clone();
+        Box::pin(async move {
+            if req.uri().path().starts_with(layer.prefix) {
+                let key = req
+                    .headers()
+                    .get(API_KEY_HEADER)
+                    .and_then(|v| v.to_str().ok());
+                match layer.auth.authenticate(key).await {
+                    Ok(partner) => {
+                        req.extensions_mut().insert(partner);
+                    }
+                    Err(e) => return Ok(e.into_status().into_http()),
+                }
+            }
+            inner.call(req).await
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn generated_keys_parse_and_hash() {
+        let p = PartnerId::parse("p1").unwrap();
+        let k = generate_key(&p, "test", 0);
+        let (id, secret) = parse_key(&k.key).unwrap();
+        assert_eq!(id, k.record.id);
+        assert_eq!(hash_secret(secret), k.record.hash);
+        assert!(!format!("{:?}", k.record).contains(secret));
+    }
+
+    #[test]
+    fn malformed_keys_are_refused() {
+        for bad in [
+            "",
+            "hk_",
+            "hk_0123456789abcdef",
+            "hk_0123456789abcdef_",
+            "hk_0123456789abcdeg_aaaaaaaaaaaaaaaaaaaa",
+            "xx_0123456789abcdef_aaaaaaaaaaaaaaaaaaaa",
+            "hk_0123456789abcdef_short",
+            "hk_0123456789abcdef_aaaaaaaaaaaaaaaaaaa!",
+            "hk_é123456789abcdef_aaaaaaaaaaaaaaaaaaaa",
+        ] {
+            assert!(parse_key(bad).is_none(), "{bad:?}");
+        }
+    }
+}

@@ -1,0 +1,493 @@
+//! The money path: journal the intent, call the provider's adapter, journal
+//! the outcome, answer.
+//!
+//! Once a call has passed validation, auth and limits, its journal and
+//! provider work runs to the end in its own task, even if the client goes
+//! away or its deadline passes. The caller waits for that task only until
+//! its answer-by instant, then answers with what the journal knows (the
+//! PENDING transaction). Concurrent calls with one idempotency key are
+//! single-flighted: only the first reaches the journal and the provider;
+//! the others wait for it and replay its result.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use adapter_api::{
+    AccountId, Adapter, BalanceRequest, Currency, Direction, Money, MoneyRequest, Outcome,
+    RollbackRequest,
+};
+use tokio::sync::watch;
+use tokio::time::Instant;
+use tokio_util::task::TaskTracker;
+
+use crate::domain::{
+    Account, IdempotencyKey, PartnerId, ProviderId, Reference, TransactionId, TxKind, TxRecord,
+    TxState,
+};
+use crate::error::HubError;
+use crate::journal::{
+    Begin, Intent, Journal, Lookup, Recorded, RollbackBegin, RollbackIntent, RollbackTarget,
+};
+
+/// Wall-clock time source, injectable for tests.
+pub trait Clock: Send + Sync + 'static {
+    /// Microseconds since the Unix epoch.
+    fn now_us(&self) -> i64;
+}
+
+/// The system clock.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct SystemClock;
+
+impl Clock for SystemClock {
+    fn now_us(&self) -> i64 {
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| i64::try_from(d.as_micros()).unwrap_or(i64::MAX))
+            .unwrap_or(0)
+    }
+}
+
+/// A configured provider: its adapter and how long one call may take.
+#[derive(Clone)]
+pub struct Provider {
+    /// The adapter speaking its dialect.
+    pub adapter: Arc<dyn Adapter>,
+    /// Longest one provider call may take before its outcome is Unknown.
+    pub timeout: Duration,
+}
+
+/// A validated debit or credit.
+#[derive(Clone, Debug)]
+pub struct Transfer {
+    /// Debit or credit.
+    pub kind: TxKind,
+    /// The partner's key.
+    pub key: IdempotencyKey,
+    /// Target provider.
+    pub provider: ProviderId,
+    /// Account at the provider.
+    pub account: Account,
+    /// Positive amount.
+    pub amount: Money,
+    /// The partner's reference.
+    pub reference: Option<Reference>,
+}
+
+/// A validated rollback.
+#[derive(Clone, Debug)]
+pub struct Reversal {
+    /// The partner's key for the rollback.
+    pub key: IdempotencyKey,
+    /// The debit to reverse.
+    pub target: RollbackTarget,
+}
+
+/// The answer to a money call.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Answer {
+    /// The transaction as journaled.
+    pub tx: TxRecord,
+    /// Whether this replays an earlier call (nothing moved for this one).
+    pub replay: bool,
+}
+
+type Flights = Mutex<HashMap<TransactionId, watch::Receiver<()>>>;
+
+/// Removes a flight from the registry when its task ends, waking waiters.
+struct FlightGuard {
+    flights: Arc<Flights>,
+    id: TransactionId,
+    _done: watch::Sender<()>,
+}
+
+impl Drop for FlightGuard {
+    fn drop(&mut self) {
+        if let Ok(mut f) = self.flights.lock() {
+            f.remove(&self.id);
+        }
+    }
+}
+
+enum Role {
+    Leader(FlightGuard),
+    Follower(watch::Receiver<()>),
+}
+
+/// Runs money calls. Cheap to clone; clones share everything.
+#[derive(Clone)]
+pub struct Engine {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    journal: Arc<dyn Journal>,
+    providers: HashMap<ProviderId, Provider>,
+    flights: Arc<Flights>,
+    tasks: TaskTracker,
+    draining: AtomicBool,
+    clock: Arc<dyn Clock>,
+}
+
+impl Engine {
+    /// An engine over `journal` routing to `providers`.
+    pub fn new(
+        journal: Arc<dyn Journal>,
+        providers: HashMap<ProviderId, Provider>,
+        clock: Arc<dyn Clock>,
+    ) -> Self {
+        Self {
+            inner: Arc::new(Inner {
+                journal,
+                providers,
+                flights: Arc::new(Mutex::new(HashMap::new())),
+                tasks: TaskTracker::new(),
+                draining: AtomicBool::new(false),
+                clock,
+            }),
+        }
+    }
+
+    /// The journal.
+    pub fn journal(&self) -> &Arc<dyn Journal> {
+        &self.inner.journal
+    }
+
+    /// Whether `provider` is configured.
+    pub fn has_provider(&self, provider: &ProviderId) -> bool {
+        self.inner.providers.contains_key(provider)
+    }
+
+    fn provider(&self, id: &ProviderId) -> Result<&Provider, HubError> {
+        self.inner
+            .providers
+            .get(id)
+            .ok_or_else(|| HubError::field("provider", format!("no provider named {id:?}")))
+    }
+
+    fn now_us(&self) -> i64 {
+        self.inner.clock.now_us()
+    }
+
+    fn join(&self, id: &TransactionId) -> Role {
+        let Ok(mut flights) = self.inner.flights.lock() else {
+            // A poisoned registry only happens after a panic elsewhere;
+            // waiting on nothing is the safe fallback (the journal still
+            // decides idempotency atomically).
+            let (tx, _rx) = watch::channel(());
+            return Role::Leader(FlightGuard {
+                flights: self.inner.flights.clone(),
+                id: id.clone(),
+                _done: tx,
+            });
+        };
+        if let Some(rx) = flights.get(id) {
+            return Role::Follower(rx.clone());
+        }
+        let (tx, rx) = watch::channel(());
+        flights.insert(id.clone(), rx);
+        Role::Leader(FlightGuard {
+            flights: self.inner.flights.clone(),
+            id: id.clone(),
+            _done: tx,
+        })
+    }
+
+    /// Runs a debit or credit for `partner`, answering by `answer_by`.
+    pub async fn transfer(
+        &self,
+        partner: &PartnerId,
+        call: Transfer,
+        answer_by: Instant,
+    ) -> Result<Answer, HubError> {
+        self.check_open()?;
+        let provider = self.provider(&call.provider)?.clone();
+        let id = TransactionId::derive(partner, &call.key);
+        let intent = Intent {
+            partner: partner.clone(),
+            key: call.key.clone(),
+            kind: call.kind,
+            provider: call.provider.clone(),
+            account: call.account.clone(),
+            amount: call.amount,
+            reference: call.reference.clone(),
+            fingerprint: crate::service::transfer_fingerprint(&call),
+            now_us: self.now_us(),
+        };
+        let engine = self.clone();
+        self.run_detached(partner, &id, answer_by, async move {
+            engine.run_transfer(intent, provider).await
+        })
+        .await
+    }
+
+    /// Runs a rollback for `partner`, answering by `answer_by`.
+    pub async fn rollback(
+        &self,
+        partner: &PartnerId,
+        call: Reversal,
+        answer_by: Instant,
+    ) -> Result<Answer, HubError> {
+        self.check_open()?;
+        let id = TransactionId::derive(partner, &call.key);
+        let intent = RollbackIntent {
+            partner: partner.clone(),
+            key: call.key.clone(),
+            target: call.target.clone(),
+            fingerprint: crate::service::reversal_fingerprint(&call),
+            now_us: self.now_us(),
+        };
+        let engine = self.clone();
+        self.run_detached(partner, &id, answer_by, async move {
+            engine.run_rollback(intent).await
+        })
+        .await
+    }
+
+    /// Single-flights `work` under `id` in its own task and waits for it
+    /// until `answer_by`.
+    async fn run_detached<F>(
+        &self,
+        partner: &PartnerId,
+        id: &TransactionId,
+        answer_by: Instant,
+        work: F,
+    ) -> Result<Answer, HubError>
+    where
+        F: Future<Output = Result<Answer, HubError>> + Send + 'static,
+    {
+        match self.join(id) {
+            Role::Follower(mut done) => {
+                // Err means the leader finished (its sender dropped).
+                if tokio::time::timeout_at(answer_by, done.changed())
+                    .await
+                    .is_err()
+                {
+                    return Err(HubError::InProgress);
+                }
+                // The journal now decides: replay, conflict, or (after a
+                // leader that moved nothing) a fresh attempt.
+                Box::pin(self.run_detached(partner, id, answer_by, work)).await
+            }
+            Role::Leader(guard) => {
+                let (tx, rx) = tokio::sync::oneshot::channel();
+                self.inner.tasks.spawn(async move {
+                    let result = work.await;
+                    drop(guard);
+                    let _ = tx.send(result);
+                });
+                match tokio::time::timeout_at(answer_by, rx).await {
+                    Ok(Ok(result)) => result,
+                    Ok(Err(_)) => Err(HubError::Internal),
+                    Err(_) => {
+                        // Answer with what is durable; the task goes on.
+                        match self.inner.journal.get(partner, &Lookup::Id(id.clone())).await? {
+                            Some(tx) if tx.state != TxState::Failed => {
+                                Ok(Answer { tx, replay: false })
+                            }
+                            Some(_) | None => Err(HubError::DeadlineExceeded),
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    async fn run_transfer(&self, intent: Intent, provider: Provider) -> Result<Answer, HubError> {
+        let tx = match self.inner.journal.begin(intent).await? {
+            Begin::Started(tx) => tx,
+            Begin::Existing(tx) => return Ok(Answer { tx, replay: true }),
+            Begin::Conflict(_) => return Err(HubError::IdempotencyConflict),
+            Begin::Tombstoned(_) => return Err(HubError::KeyRolledBack),
+        };
+        let amount = tx.amount.ok_or(HubError::Internal)?;
+        let req = MoneyRequest {
+            direction: match tx.kind {
+                TxKind::Credit => Direction::Credit,
+                _ => Direction::Debit,
+            },
+            tx_id: tx.id.provider_tx_id(),
+            account: AccountId::new(tx.account.clone()),
+            amount,
+            reference: tx.reference.clone(),
+        };
+        let outcome = match tokio::time::timeout(provider.timeout, provider.adapter.transfer(&req))
+            .await
+        {
+            Ok(o) => o,
+            Err(_) => Outcome::Unknown(adapter_api::AdapterError::Transport(
+                "provider call timed out".into(),
+            )),
+        };
+        self.finish(&tx, outcome).await
+    }
+
+    async fn run_rollback(&self, intent: RollbackIntent) -> Result<Answer, HubError> {
+        // The debit may be in flight: wait for it, then decide again.
+        for _ in 0..3 {
+            match self.inner.journal.begin_rollback(intent.clone()).await? {
+                RollbackBegin::Started { rollback, original } => {
+                    return self.send_rollback(rollback, original).await;
+                }
+                RollbackBegin::Existing(tx) => return Ok(Answer { tx, replay: true }),
+                RollbackBegin::Closed(tx) => return Ok(Answer { tx, replay: false }),
+                RollbackBegin::Conflict(_) => return Err(HubError::IdempotencyConflict),
+                RollbackBegin::NotFound => return Err(HubError::NotFound),
+                RollbackBegin::ProviderRequired => {
+                    return Err(HubError::field(
+                        "provider",
+                        "required to roll back a debit the hub has not seen",
+                    ));
+                }
+                RollbackBegin::NotReversible(_) => return Err(HubError::NotReversible),
+                RollbackBegin::OriginalInFlight(original) => {
+                    let waiting = self
+                        .inner
+                        .flights
+                        .lock()
+                        .ok()
+                        .and_then(|f| f.get(&original.id).cloned());
+                    match waiting {
+                        Some(mut done) => {
+                            let _ = done.changed().await;
+                        }
+                        None => return Err(HubError::InProgress),
+                    }
+                }
+            }
+        }
+        Err(HubError::InProgress)
+    }
+
+    async fn send_rollback(
+        &self,
+        rollback: TxRecord,
+        original: TxRecord,
+    ) -> Result<Answer, HubError> {
+        let provider = self.provider(&rollback.provider)?.clone();
+        let req = RollbackRequest {
+            tx_id: rollback.id.provider_tx_id(),
+            original_tx_id: original.id.provider_tx_id(),
+            account: AccountId::new(original.account.clone()),
+            amount: original.amount,
+        };
+        let outcome = match tokio::time::timeout(provider.timeout, provider.adapter.rollback(&req))
+            .await
+        {
+            Ok(o) => o,
+            Err(_) => Outcome::Unknown(adapter_api::AdapterError::Transport(
+                "provider call timed out".into(),
+            )),
+        };
+        if let Outcome::Declined(adapter_api::DeclineReason::NotReversible) = outcome {
+            self.inner
+                .journal
+                .record(
+                    &rollback.id,
+                    Recorded::Declined(adapter_api::DeclineReason::NotReversible),
+                    self.now_us(),
+                )
+                .await?;
+            return Err(HubError::NotReversible);
+        }
+        self.finish(&rollback, outcome).await
+    }
+
+    /// Journals an attempt's outcome and turns it into the answer.
+    async fn finish(&self, tx: &TxRecord, outcome: Outcome) -> Result<Answer, HubError> {
+        tracing::info!(
+            transaction = %tx.id,
+            provider = %tx.provider,
+            kind = ?tx.kind,
+            outcome = outcome.class(),
+            "provider answered"
+        );
+        let recorded = match outcome {
+            Outcome::Settled(s) => Recorded::Settled {
+                balance_after: s.balance_after,
+                provider_ref: s.provider_ref,
+            },
+            Outcome::Declined(reason) => Recorded::Declined(reason),
+            Outcome::NotProcessed(e) => {
+                tracing::warn!(transaction = %tx.id, error = %e, source = ?std::error::Error::source(&e), "nothing moved");
+                Recorded::Failed
+            }
+            Outcome::Unknown(e) => {
+                tracing::warn!(transaction = %tx.id, error = %e, source = ?std::error::Error::source(&e), "outcome unknown");
+                Recorded::Pending
+            }
+        };
+        let tx = self
+            .inner
+            .journal
+            .record(&tx.id, recorded, self.now_us())
+            .await?;
+        if tx.state == TxState::Failed {
+            return Err(HubError::ProviderUnavailable {
+                provider: tx.provider,
+            });
+        }
+        Ok(Answer { tx, replay: false })
+    }
+
+    /// Asks a provider for an account's balance.
+    pub async fn balance(
+        &self,
+        provider_id: &ProviderId,
+        account: &Account,
+        currency: Currency,
+        answer_by: Instant,
+    ) -> Result<Money, HubError> {
+        let provider = self.provider(provider_id)?;
+        let req = BalanceRequest {
+            account: AccountId::new(account.as_str()),
+            currency,
+        };
+        let limit = Instant::now() + provider.timeout;
+        let call = provider.adapter.balance(&req);
+        match tokio::time::timeout_at(limit.min(answer_by), call).await {
+            Ok(Ok(m)) => Ok(m),
+            Ok(Err(adapter_api::AdapterError::Declined(reason))) => Err(HubError::ProviderRefused {
+                provider: provider_id.clone(),
+                reason: crate::service::decline_reason_code(reason),
+            }),
+            Ok(Err(e)) => {
+                tracing::warn!(provider = %provider_id, error = %e, "balance query failed");
+                Err(HubError::ProviderUnavailable {
+                    provider: provider_id.clone(),
+                })
+            }
+            Err(_) => Err(HubError::ProviderUnavailable {
+                provider: provider_id.clone(),
+            }),
+        }
+    }
+
+    fn check_open(&self) -> Result<(), HubError> {
+        if self.inner.draining.load(Ordering::Acquire) {
+            return Err(HubError::ShuttingDown);
+        }
+        Ok(())
+    }
+
+    /// Refuses new money calls, waits up to `grace` for those in flight, then
+    /// parks whatever is still unfinished as PENDING.
+    pub async fn drain(&self, grace: Duration) -> Result<u64, HubError> {
+        self.inner.draining.store(true, Ordering::Release);
+        self.inner.tasks.close();
+        if tokio::time::timeout(grace, self.inner.tasks.wait())
+            .await
+            .is_err()
+        {
+            tracing::warn!("calls still in flight at the end of the shutdown grace");
+        }
+        Ok(self.inner.journal.park_in_flight(self.now_us()).await?)
+    }
+
+    /// Number of money calls whose task is still running.
+    pub fn in_flight(&self) -> usize {
+        self.inner.tasks.len()
+    }
+}

@@ -1,0 +1,166 @@
+//! The hub's error model and the one place it becomes a gRPC status.
+//!
+//! Every error says, as data, whose fault it is and whether a retry with the
+//! same idempotency key is safe; [`HubError::into_status`] turns that into a
+//! status code with `google.rpc` details (ErrorInfo, RetryInfo, BadRequest).
+//! Messages never echo secrets or internals.
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use tonic::{Code, Status};
+use tonic_types::{ErrorDetails, FieldViolation, StatusExt};
+
+use crate::domain::ProviderId;
+use crate::journal::JournalError;
+
+/// The `ErrorInfo.domain` of every hub error.
+pub const ERROR_DOMAIN: &str = "hub.settlement.v1";
+
+/// One bad field of a request.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Violation {
+    /// Field path in the request, such as `amount.minor_units`.
+    pub field: &'static str,
+    /// What is wrong with it.
+    pub description: String,
+}
+
+/// Everything that can go wrong with a partner's call.
+#[derive(Debug, thiserror::Error)]
+pub enum HubError {
+    /// The request is malformed; nothing was journaled or sent.
+    #[error("invalid request")]
+    InvalidArgument(Vec<Violation>),
+    /// No valid credentials.
+    #[error("{0}")]
+    Unauthenticated(&'static str),
+    /// The partner may not use this provider.
+    #[error("this partner may not use provider {0}")]
+    ProviderNotAllowed(ProviderId),
+    /// No such transaction for this partner.
+    #[error("transaction not found")]
+    NotFound,
+    /// The idempotency key belongs to a different request.
+    #[error("the idempotency key was used for a different request")]
+    IdempotencyConflict,
+    /// The debit key was closed by an earlier rollback.
+    #[error("a rollback closed this idempotency key before the debit arrived")]
+    KeyRolledBack,
+    /// The transaction cannot be rolled back.
+    #[error("only debits can be rolled back; correct a credit with a debit")]
+    NotReversible,
+    /// A call with the same key is still in flight.
+    #[error("a call with this idempotency key is in progress")]
+    InProgress,
+    /// The provider could not be reached and nothing moved.
+    #[error("provider {provider} is unavailable; nothing moved")]
+    ProviderUnavailable {
+        /// The provider.
+        provider: ProviderId,
+    },
+    /// The provider refused a query.
+    #[error("provider {provider} refused: {reason}")]
+    ProviderRefused {
+        /// The provider.
+        provider: ProviderId,
+        /// Stable reason code.
+        reason: &'static str,
+    },
+    /// The journal cannot be written or read: fail closed.
+    #[error("the journal is unavailable")]
+    Journal(#[from] JournalError),
+    /// The hub is shutting down.
+    #[error("the hub is shutting down")]
+    ShuttingDown,
+    /// The deadline passed before anything was sent.
+    #[error("deadline exceeded before the call was sent")]
+    DeadlineExceeded,
+    /// A bug.
+    #[error("internal error")]
+    Internal,
+}
+
+impl HubError {
+    /// A single-field validation error.
+    pub fn field(field: &'static str, description: impl Into<String>) -> Self {
+        HubError::InvalidArgument(vec![Violation {
+            field,
+            description: description.into(),
+        }])
+    }
+
+    /// The gRPC status for this error, with its details.
+    pub fn into_status(self) -> Status {
+        let msg = self.to_string();
+        let info = |reason: &str, meta: HashMap<String, String>| {
+            ErrorDetails::with_error_info(reason, ERROR_DOMAIN, meta)
+        };
+        let none = HashMap::new;
+        let provider_meta = |p: &ProviderId| HashMap::from([("provider".into(), p.to_string())]);
+        let (code, details) = match &self {
+            HubError::InvalidArgument(v) => {
+                let violations: Vec<FieldViolation> = v
+                    .iter()
+                    .map(|v| FieldViolation::new(v.field, v.description.clone()))
+                    .collect();
+                let msg = v
+                    .iter()
+                    .map(|v| format!("{}: {}", v.field, v.description))
+                    .collect::<Vec<_>>()
+                    .join("; ");
+                return Status::with_error_details(
+                    Code::InvalidArgument,
+                    format!("invalid request: {msg}"),
+                    ErrorDetails::with_bad_request(violations),
+                );
+            }
+            HubError::Unauthenticated(_) => (Code::Unauthenticated, info("UNAUTHENTICATED", none())),
+            HubError::ProviderNotAllowed(p) => (
+                Code::PermissionDenied,
+                info("PROVIDER_NOT_ALLOWED", provider_meta(p)),
+            ),
+            HubError::NotFound => (Code::NotFound, info("NOT_FOUND", none())),
+            HubError::IdempotencyConflict => {
+                (Code::AlreadyExists, info("IDEMPOTENCY_CONFLICT", none()))
+            }
+            HubError::KeyRolledBack => {
+                (Code::FailedPrecondition, info("ALREADY_ROLLED_BACK", none()))
+            }
+            HubError::NotReversible => (Code::FailedPrecondition, info("NOT_REVERSIBLE", none())),
+            HubError::InProgress => {
+                let mut d = info("IN_PROGRESS", none());
+                d.set_retry_info(Some(Duration::from_millis(200)));
+                (Code::Aborted, d)
+            }
+            HubError::ProviderUnavailable { provider } => {
+                let mut d = info("PROVIDER_UNAVAILABLE", provider_meta(provider));
+                d.set_retry_info(Some(Duration::from_millis(500)));
+                (Code::Unavailable, d)
+            }
+            HubError::ProviderRefused { provider, reason } => {
+                (Code::FailedPrecondition, info(reason, provider_meta(provider)))
+            }
+            HubError::Journal(e) => {
+                tracing::error!(error = %e, source = ?std::error::Error::source(e), "journal failure");
+                let mut d = info("JOURNAL_UNAVAILABLE", none());
+                d.set_retry_info(Some(Duration::from_secs(1)));
+                (Code::Unavailable, d)
+            }
+            HubError::ShuttingDown => {
+                let mut d = info("SHUTTING_DOWN", none());
+                d.set_retry_info(Some(Duration::from_secs(1)));
+                (Code::Unavailable, d)
+            }
+            HubError::DeadlineExceeded => (Code::DeadlineExceeded, info("DEADLINE_EXCEEDED", none())),
+            HubError::Internal => (Code::Internal, info("INTERNAL", none())),
+        };
+        Status::with_error_details(code, msg, details)
+    }
+}
+
+impl From<HubError> for Status {
+    fn from(e: HubError) -> Self {
+        e.into_status()
+    }
+}

@@ -1,0 +1,276 @@
+//! The journal: the durable record of every money movement, idempotency
+//! records and API key hashes.
+//!
+//! Storage is an append-only log of transaction events plus a current-state
+//! projection updated in the same SQL transaction as the event that changes
+//! it. The [`Journal`] trait speaks in operations of the money path (begin a
+//! call, record an outcome), not SQL, so a PostgreSQL backend can stand
+//! beside the SQLite one without touching callers. Every operation that
+//! decides idempotency is atomic inside the backend.
+
+mod sqlite;
+
+pub use sqlite::SqliteJournal;
+
+use adapter_api::{DeclineReason, Money};
+use tokio::sync::broadcast;
+
+use crate::domain::{
+    Account, Fingerprint, IdempotencyKey, PartnerId, ProviderId, Reference, TransactionId,
+    TxKind, TxRecord, TxState,
+};
+
+/// A debit or credit the hub is about to send.
+#[derive(Clone, Debug)]
+pub struct Intent {
+    /// Owner.
+    pub partner: PartnerId,
+    /// The partner's key.
+    pub key: IdempotencyKey,
+    /// Debit or credit.
+    pub kind: TxKind,
+    /// Target provider.
+    pub provider: ProviderId,
+    /// Account at the provider.
+    pub account: Account,
+    /// Amount, positive.
+    pub amount: Money,
+    /// The partner's reference.
+    pub reference: Option<Reference>,
+    /// Fingerprint of the request.
+    pub fingerprint: Fingerprint,
+    /// Now, in microseconds since the Unix epoch.
+    pub now_us: i64,
+}
+
+/// What [`Journal::begin`] found.
+#[derive(Clone, Debug)]
+pub enum Begin {
+    /// The intent is durable (new, or a re-run after FAILED): call the
+    /// provider.
+    Started(TxRecord),
+    /// A call with this key and fingerprint is recorded: replay it (it may be
+    /// in flight, in state SENT).
+    Existing(TxRecord),
+    /// The key belongs to a different request.
+    Conflict(TxRecord),
+    /// The key was closed by a rollback before any debit with it arrived.
+    Tombstoned(TxRecord),
+}
+
+/// Which transaction a rollback names.
+#[derive(Clone, Debug)]
+pub enum RollbackTarget {
+    /// By transaction id.
+    Id(TransactionId),
+    /// By the debit's idempotency key, with the provider to tombstone under
+    /// when the key is unknown.
+    Key(IdempotencyKey, Option<ProviderId>),
+}
+
+/// A rollback the hub is about to process.
+#[derive(Clone, Debug)]
+pub struct RollbackIntent {
+    /// Owner.
+    pub partner: PartnerId,
+    /// The partner's key for the rollback itself.
+    pub key: IdempotencyKey,
+    /// The debit to reverse.
+    pub target: RollbackTarget,
+    /// Fingerprint of the rollback request.
+    pub fingerprint: Fingerprint,
+    /// Now, in microseconds since the Unix epoch.
+    pub now_us: i64,
+}
+
+/// What [`Journal::begin_rollback`] found.
+#[derive(Clone, Debug)]
+pub enum RollbackBegin {
+    /// The rollback is durable (SENT): call the provider to reverse `original`.
+    Started {
+        /// The rollback.
+        rollback: TxRecord,
+        /// The debit it reverses.
+        original: TxRecord,
+    },
+    /// A rollback is already recorded for this key, or for this debit:
+    /// replay it.
+    Existing(TxRecord),
+    /// The debit was never applied (declined, failed, or never seen: then a
+    /// tombstone now closes its key); the hub recorded the rollback as done
+    /// without calling the provider.
+    Closed(TxRecord),
+    /// The key belongs to a different request.
+    Conflict(TxRecord),
+    /// No such transaction for this partner.
+    NotFound,
+    /// The unknown debit key cannot be tombstoned without a provider.
+    ProviderRequired,
+    /// The target is not a debit.
+    NotReversible(TxRecord),
+    /// The debit is still in flight; wait for it and try again.
+    OriginalInFlight(TxRecord),
+}
+
+/// The result of one provider attempt, to record.
+#[derive(Clone, Debug)]
+pub enum Recorded {
+    /// Money moved (for a rollback: the debit is reversed or was never
+    /// applied).
+    Settled {
+        /// Balance after, if reported.
+        balance_after: Option<Money>,
+        /// The provider's reference, if given.
+        provider_ref: Option<String>,
+    },
+    /// Refused.
+    Declined(DeclineReason),
+    /// Outcome unknown.
+    Pending,
+    /// Provably nothing moved.
+    Failed,
+}
+
+/// How to look up one transaction.
+#[derive(Clone, Debug)]
+pub enum Lookup {
+    /// By the partner's idempotency key.
+    Key(IdempotencyKey),
+    /// By transaction id.
+    Id(TransactionId),
+}
+
+/// Filters of [`Journal::list`].
+#[derive(Clone, Debug, Default)]
+pub struct ListFilter {
+    /// Only this provider.
+    pub provider: Option<ProviderId>,
+    /// Only these states (empty: all).
+    pub states: Vec<TxState>,
+    /// Created at or after (µs).
+    pub start_us: Option<i64>,
+    /// Created before (µs).
+    pub end_us: Option<i64>,
+}
+
+/// One change of one transaction, as the change feed carries it.
+#[derive(Clone, Debug)]
+pub struct Change {
+    /// Position in the event log; the feed's cursor.
+    pub seq: i64,
+    /// The transaction right after the change.
+    pub tx: TxRecord,
+}
+
+/// A stored API key (its hash, never the key).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ApiKeyRecord {
+    /// Public key id (the part before the secret).
+    pub id: String,
+    /// Owner.
+    pub partner: PartnerId,
+    /// SHA-256 of the secret part.
+    pub hash: [u8; 32],
+    /// Free label.
+    pub label: String,
+    /// Creation time (µs).
+    pub created_us: i64,
+    /// Revocation time (µs), if revoked.
+    pub revoked_us: Option<i64>,
+}
+
+/// Counters that show how writes were batched.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct JournalStats {
+    /// Write operations applied.
+    pub writes: u64,
+    /// SQL commits that applied them.
+    pub commits: u64,
+}
+
+/// Why a journal operation failed. Any of these makes money calls fail
+/// closed (UNAVAILABLE).
+#[derive(Debug, thiserror::Error)]
+pub enum JournalError {
+    /// The storage engine failed.
+    #[error("journal storage failed")]
+    Storage(#[from] rusqlite::Error),
+    /// The writer has stopped (shutdown or a fatal error).
+    #[error("journal writer is not running")]
+    Closed,
+    /// A stored row does not decode: the file was changed outside the hub.
+    #[error("journal row is corrupt: {0}")]
+    Corrupt(&'static str),
+}
+
+/// The durable store behind the money path.
+#[async_trait::async_trait]
+pub trait Journal: Send + Sync + 'static {
+    /// Records the intent of a debit or credit, or finds what is recorded
+    /// under its key. Atomic: of many concurrent calls with one key, exactly
+    /// one gets [`Begin::Started`].
+    async fn begin(&self, intent: Intent) -> Result<Begin, JournalError>;
+
+    /// Records the intent of a rollback, applying the one-rollback-per-debit
+    /// and tombstone rules atomically.
+    async fn begin_rollback(&self, intent: RollbackIntent) -> Result<RollbackBegin, JournalError>;
+
+    /// Records the result of an attempt of a debit or credit that is SENT or
+    /// PENDING. A settled rollback also moves its debit to ROLLED_BACK.
+    async fn record(
+        &self,
+        id: &TransactionId,
+        result: Recorded,
+        now_us: i64,
+    ) -> Result<TxRecord, JournalError>;
+
+    /// Moves every SENT transaction to PENDING (at start and at shutdown:
+    /// their provider calls were interrupted). Returns how many.
+    async fn park_in_flight(&self, now_us: i64) -> Result<u64, JournalError>;
+
+    /// One transaction of `partner`.
+    async fn get(
+        &self,
+        partner: &PartnerId,
+        lookup: &Lookup,
+    ) -> Result<Option<TxRecord>, JournalError>;
+
+    /// A page of `partner`'s transactions with `seq > after`, oldest first.
+    async fn list(
+        &self,
+        partner: &PartnerId,
+        filter: &ListFilter,
+        after: i64,
+        limit: usize,
+    ) -> Result<Vec<TxRecord>, JournalError>;
+
+    /// `partner`'s changes with `seq > after`, in order.
+    async fn changes(
+        &self,
+        partner: &PartnerId,
+        provider: Option<&ProviderId>,
+        after: i64,
+        limit: usize,
+    ) -> Result<Vec<Change>, JournalError>;
+
+    /// Live changes of every partner, from the moment of subscribing.
+    fn subscribe(&self) -> broadcast::Receiver<Change>;
+
+    /// Stores a new API key.
+    async fn insert_key(&self, key: ApiKeyRecord) -> Result<(), JournalError>;
+
+    /// One API key by id.
+    async fn find_key(&self, id: &str) -> Result<Option<ApiKeyRecord>, JournalError>;
+
+    /// Every key, or one partner's.
+    async fn list_keys(
+        &self,
+        partner: Option<&PartnerId>,
+    ) -> Result<Vec<ApiKeyRecord>, JournalError>;
+
+    /// Revokes a key; false if there is no such key.
+    async fn revoke_key(&self, id: &str, now_us: i64) -> Result<bool, JournalError>;
+
+    /// Write batching counters.
+    fn stats(&self) -> JournalStats;
+}

@@ -1,0 +1,20 @@
+//! The hub: a gRPC gateway that authenticates partners, journals every money
+//! movement durably and idempotently, and routes each call through the
+//! adapter of the provider it targets.
+//!
+//! `main.rs` only parses arguments; everything here can be driven by tests.
+//! Module map: [`config`] (layered, validated configuration), [`domain`]
+//! (ids and records), [`journal`] (durable store), [`engine`] (the money
+//! path), [`auth`] (API keys), [`service`] (the settlement contract),
+//! [`server`] (assembly and shutdown), [`demo`] (the one-command demo),
+//! [`error`] (errors and their gRPC status).
+
+pub mod auth;
+pub mod config;
+pub mod demo;
+pub mod domain;
+pub mod engine;
+pub mod error;
+pub mod journal;
+pub mod server;
+pub mod service;

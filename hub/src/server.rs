@@ -1,0 +1,231 @@
+//! Assembles the hub from its configuration and serves it: the settlement
+//! service behind the auth layer, `grpc.health.v1`, and server reflection v1
+//! and v1alpha, all from one listener.
+//!
+//! Shutdown is graceful: health turns NOT_SERVING, new money calls are
+//! refused, change feeds end, calls in flight get `server.shutdown_grace` to
+//! finish, and whatever is still unfinished is journaled PENDING.
+
+use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
+
+use hub_proto::settlement::v1::settlement_service_server::SettlementServiceServer;
+use secrecy::ExposeSecret;
+use tokio::net::TcpListener;
+use tokio_stream::wrappers::TcpListenerStream;
+use tokio_util::sync::CancellationToken;
+use tonic_health::ServingStatus;
+
+use crate::auth::{AuthLayer, Authenticator};
+use crate::config::{Config, Dialect};
+use crate::domain::{PartnerId, ProviderId};
+use crate::engine::{Clock, Engine, Provider, SystemClock};
+use crate::journal::{Journal, SqliteJournal};
+use crate::service::{Settlement, Timing};
+
+/// The gRPC service name partners call.
+pub const SERVICE_NAME: &str = "settlement.v1.SettlementService";
+const SERVICE_PATH_PREFIX: &str = "/settlement.v1.SettlementService/";
+
+/// Why the hub could not start or stopped badly.
+#[derive(Debug, thiserror::Error)]
+pub enum ServeError {
+    /// A provider's adapter could not be built from its configuration.
+    #[error("providers.{provider}: {source}")]
+    Provider {
+        /// The provider's name.
+        provider: String,
+        /// What its adapter said.
+        #[source]
+        source: Box<dyn std::error::Error + Send + Sync>,
+    },
+    /// The journal could not be opened.
+    #[error("journal: {0}")]
+    Journal(#[from] crate::journal::JournalError),
+    /// Reflection could not load the descriptor set.
+    #[error("reflection: {0}")]
+    Reflection(#[from] tonic_reflection::server::Error),
+    /// The transport failed.
+    #[error("transport: {0}")]
+    Transport(#[from] tonic::transport::Error),
+}
+
+/// A hub ready to serve.
+pub struct Hub {
+    engine: Engine,
+    auth: Arc<Authenticator>,
+    timing: Timing,
+    grace: std::time::Duration,
+}
+
+impl Hub {
+    /// Builds the hub from `config`, opening the journal file it names.
+    pub fn from_config(config: &Config) -> Result<Self, ServeError> {
+        let journal: Arc<dyn Journal> = Arc::new(SqliteJournal::open(&config.journal.path)?);
+        Self::with_journal(config, journal, Arc::new(SystemClock))
+    }
+
+    /// Builds the hub from `config` over an existing journal.
+    pub fn with_journal(
+        config: &Config,
+        journal: Arc<dyn Journal>,
+        clock: Arc<dyn Clock>,
+    ) -> Result<Self, ServeError> {
+        let mut providers = HashMap::new();
+        for (name, p) in &config.providers {
+            let err = |e: Box<dyn std::error::Error + Send + Sync>| ServeError::Provider {
+                provider: name.clone(),
+                source: e,
+            };
+            let id = ProviderId::parse(name).map_err(|e| err(e.into()))?;
+            let adapter = match p.dialect {
+                Dialect::JsonHmac => {
+                    adapter_json_hmac::JsonHmacAdapter::new(adapter_json_hmac::JsonHmacConfig {
+                        base_url: p.base_url.clone(),
+                        secret: p.secret.expose_secret().to_owned(),
+                        operator: p.operator.clone(),
+                    })
+                    .map_err(|e| err(e.into()))?
+                }
+            };
+            providers.insert(
+                id,
+                Provider {
+                    adapter: Arc::new(adapter),
+                    timeout: p.timeout,
+                },
+            );
+        }
+        let mut partners = HashMap::new();
+        for (name, p) in &config.partners {
+            let id = PartnerId::parse(name).map_err(|e| ServeError::Provider {
+                provider: name.clone(),
+                source: e.into(),
+            })?;
+            let allowed: HashSet<ProviderId> = p
+                .providers
+                .iter()
+                .filter_map(|p| ProviderId::parse(p).ok())
+                .collect();
+            partners.insert(id, Arc::new(allowed));
+        }
+        let auth = Arc::new(Authenticator::new(journal.clone(), partners));
+        Ok(Self {
+            engine: Engine::new(journal, providers, clock),
+            auth,
+            timing: Timing {
+                default_deadline: config.server.default_deadline,
+                answer_margin: config.server.answer_margin,
+            },
+            grace: config.server.shutdown_grace,
+        })
+    }
+
+    /// The engine (for tests and tools).
+    pub fn engine(&self) -> &Engine {
+        &self.engine
+    }
+
+    /// Serves on `listener` until `shutdown` completes, then shuts down
+    /// gracefully.
+    pub async fn serve(
+        self,
+        listener: TcpListener,
+        shutdown: impl Future<Output = ()>,
+    ) -> Result<(), ServeError> {
+        // Transactions a previous process left SENT had their provider calls
+        // interrupted: their outcome is unknown.
+        let parked = self
+            .engine
+            .journal()
+            .park_in_flight(SystemClock.now_us())
+            .await?;
+        if parked > 0 {
+            tracing::warn!(parked, "interrupted transactions are now PENDING");
+        }
+
+        let (health, health_service) = tonic_health::server::health_reporter();
+        health
+            .set_serving::<SettlementServiceServer<Settlement>>()
+            .await;
+        health.set_service_status("", ServingStatus::Serving).await;
+
+        let reflection_v1 = tonic_reflection::server::Builder::configure()
+            .register_encoded_file_descriptor_set(hub_proto::FILE_DESCRIPTOR_SET)
+            .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
+            .build_v1()?;
+        let reflection_v1alpha = tonic_reflection::server::Builder::configure()
+            .register_encoded_file_descriptor_set(hub_proto::FILE_DESCRIPTOR_SET)
+            .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
+            .build_v1alpha()?;
+
+        let stop_feeds = CancellationToken::new();
+        let settlement = Settlement::new(self.engine.clone(), self.timing, stop_feeds.clone());
+        let (stop_server, server_stopped) = tokio::sync::oneshot::channel::<()>();
+        let server = tonic::transport::Server::builder()
+            .layer(AuthLayer::new(self.auth.clone(), SERVICE_PATH_PREFIX))
+            .add_service(health_service)
+            .add_service(reflection_v1)
+            .add_service(reflection_v1alpha)
+            .add_service(SettlementServiceServer::new(settlement))
+            .serve_with_incoming_shutdown(TcpListenerStream::new(listener), async {
+                let _ = server_stopped.await;
+            });
+        tokio::pin!(server);
+        tokio::select! {
+            r = &mut server => return r.map_err(ServeError::from),
+            () = shutdown => {}
+        }
+
+        tracing::info!("shutting down: refusing new calls");
+        health
+            .set_not_serving::<SettlementServiceServer<Settlement>>()
+            .await;
+        health.set_service_status("", ServingStatus::NotServing).await;
+        stop_feeds.cancel();
+        let drain = self.engine.drain(self.grace);
+        let _ = stop_server.send(());
+        let grace = self.grace + std::time::Duration::from_secs(1);
+        let (served, parked) = tokio::join!(tokio::time::timeout(grace, server), drain);
+        match parked {
+            Ok(0) => {}
+            Ok(n) => tracing::warn!(parked = n, "unfinished transactions journaled PENDING"),
+            Err(e) => tracing::error!(error = %e, "could not park unfinished transactions"),
+        }
+        match served {
+            Ok(r) => r.map_err(ServeError::from),
+            Err(_) => {
+                tracing::warn!("connections still open at the end of the grace period");
+                Ok(())
+            }
+        }
+    }
+}
+
+/// Completes on SIGINT or SIGTERM.
+pub async fn shutdown_signal() {
+    let ctrl_c = async {
+        if let Err(e) = tokio::signal::ctrl_c().await {
+            tracing::error!(error = %e, "cannot listen for SIGINT");
+            std::future::pending::<()>().await;
+        }
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "cannot listen for SIGTERM");
+                std::future::pending::<()>().await;
+            }
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {}
+        () = term => {}
+    }
+}
