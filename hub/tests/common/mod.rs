@@ -1,0 +1,230 @@
+//! Test harness: a real hub on an ephemeral loopback port, a real json-hmac
+//! sandbox provider, a journal file in a temporary directory, and clients
+//! with partner keys.
+
+#![allow(dead_code)]
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use figment::Figment;
+use figment::providers::{Format, Serialized, Toml};
+use hub::config::Config;
+use hub::domain::PartnerId;
+use hub::engine::{Clock, SystemClock};
+use hub::journal::{Journal, SqliteJournal};
+use hub::server::Hub;
+use hub_proto::settlement::v1 as pb;
+use pb::settlement_service_client::SettlementServiceClient;
+use sandbox_json_hmac::{Sandbox, SandboxConfig};
+use tokio::net::TcpListener;
+use tokio::task::JoinHandle;
+use tonic::service::interceptor::InterceptedService;
+use tonic::transport::Channel;
+
+pub const SECRET: &str = "test-json-hmac-secret";
+pub const PROVIDER: &str = "sb";
+
+pub type Client = SettlementServiceClient<
+    InterceptedService<Channel, Box<dyn FnMut(tonic::Request<()>) -> Result<tonic::Request<()>, tonic::Status> + Send>>,
+>;
+
+/// Starts a sandbox on an ephemeral port with the test accounts.
+pub async fn sandbox() -> Sandbox {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    sandbox_on(listener).await
+}
+
+/// Starts a sandbox on `listener` with the test accounts.
+pub async fn sandbox_on(listener: TcpListener) -> Sandbox {
+    let s = Sandbox::start(
+        listener,
+        SandboxConfig {
+            secret: SECRET.into(),
+            operator: "hub".into(),
+            control: false,
+        },
+    )
+    .await
+    .unwrap();
+    s.seed("acc-1", "EUR", 100_000);
+    s.seed("acc-2", "EUR", 1_000);
+    s
+}
+
+pub fn config(journal: PathBuf, sandbox: SocketAddr) -> Config {
+    let toml = format!(
+        r#"
+        [server]
+        listen = "127.0.0.1:0"
+        shutdown_grace = "3s"
+        default_deadline = "10s"
+        answer_margin = "20ms"
+
+        [journal]
+        path = "{}"
+
+        [providers.{PROVIDER}]
+        dialect = "json-hmac"
+        base_url = "http://{sandbox}"
+        secret = "{SECRET}"
+        operator = "hub"
+        timeout = "3s"
+
+        [partners.p1]
+        providers = ["{PROVIDER}"]
+
+        [partners.p2]
+        providers = ["{PROVIDER}"]
+
+        [partners.p3]
+        providers = []
+        "#,
+        journal.display()
+    );
+    Config::from_figment(
+        Figment::from(Serialized::defaults(Config::default())).merge(Toml::string(&toml)),
+    )
+    .unwrap()
+}
+
+/// A running hub.
+pub struct TestHub {
+    pub addr: SocketAddr,
+    pub journal: Arc<SqliteJournal>,
+    pub config: Config,
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+    task: Option<JoinHandle<Result<(), hub::server::ServeError>>>,
+}
+
+impl TestHub {
+    /// Starts a hub over the journal file at `path`, routing to `sandbox`.
+    pub async fn start(path: PathBuf, sandbox: SocketAddr) -> TestHub {
+        let config = config(path.clone(), sandbox);
+        let journal = Arc::new(SqliteJournal::open(&path).unwrap());
+        let hub = Hub::with_journal(&config, journal.clone(), Arc::new(SystemClock)).unwrap();
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let task = tokio::spawn(hub.serve(listener, async {
+            let _ = stopped.await;
+        }));
+        TestHub {
+            addr,
+            journal,
+            config,
+            stop: Some(stop),
+            task: Some(task),
+        }
+    }
+
+    /// Creates an API key for `partner`.
+    pub async fn key(&self, partner: &str) -> String {
+        let k = hub::auth::generate_key(
+            &PartnerId::parse(partner).unwrap(),
+            "test",
+            SystemClock.now_us(),
+        );
+        self.journal.insert_key(k.record).await.unwrap();
+        k.key
+    }
+
+    pub async fn channel(&self) -> Channel {
+        Channel::from_shared(format!("http://{}", self.addr))
+            .unwrap()
+            .connect()
+            .await
+            .unwrap()
+    }
+
+    /// A client authenticated with `key` (none if `None`).
+    pub async fn client_with(&self, key: Option<String>) -> Client {
+        let channel = self.channel().await;
+        let intercept: Box<
+            dyn FnMut(tonic::Request<()>) -> Result<tonic::Request<()>, tonic::Status> + Send,
+        > = Box::new(move |mut req: tonic::Request<()>| {
+            if let Some(k) = &key {
+                req.metadata_mut().insert("x-api-key", k.parse().unwrap());
+            }
+            Ok(req)
+        });
+        SettlementServiceClient::with_interceptor(channel, intercept)
+    }
+
+    /// A client for a fresh key of `partner`.
+    pub async fn client(&self, partner: &str) -> Client {
+        let key = self.key(partner).await;
+        self.client_with(Some(key)).await
+    }
+
+    /// Stops the hub gracefully and waits for it.
+    pub async fn stop(mut self) {
+        if let Some(s) = self.stop.take() {
+            let _ = s.send(());
+        }
+        if let Some(t) = self.task.take() {
+            tokio::time::timeout(Duration::from_secs(10), t)
+                .await
+                .expect("hub stops in time")
+                .unwrap()
+                .unwrap();
+        }
+    }
+}
+
+/// A temporary directory with a journal path in it.
+pub fn journal_path() -> (tempfile::TempDir, PathBuf) {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("hub.db");
+    (dir, path)
+}
+
+pub fn eur(minor: i64) -> Option<pb::Money> {
+    Some(pb::Money {
+        currency_code: "EUR".into(),
+        minor_units: minor,
+    })
+}
+
+pub fn debit(key: &str, account: &str, minor: i64) -> pb::DebitRequest {
+    pb::DebitRequest {
+        idempotency_key: key.into(),
+        provider: PROVIDER.into(),
+        account: account.into(),
+        amount: eur(minor),
+        reference: "r-1".into(),
+    }
+}
+
+pub fn credit(key: &str, account: &str, minor: i64) -> pb::CreditRequest {
+    pb::CreditRequest {
+        idempotency_key: key.into(),
+        provider: PROVIDER.into(),
+        account: account.into(),
+        amount: eur(minor),
+        reference: String::new(),
+    }
+}
+
+pub fn state(tx: &pb::Transaction) -> pb::TransactionState {
+    pb::TransactionState::try_from(tx.state).unwrap()
+}
+
+/// The ErrorInfo reason of a status, if any.
+pub fn reason(status: &tonic::Status) -> Option<String> {
+    use tonic_types::StatusExt;
+    status
+        .get_details_error_info()
+        .map(|i| i.reason.clone())
+}
+
+/// The fields named by a status's BadRequest details.
+pub fn bad_fields(status: &tonic::Status) -> Vec<String> {
+    use tonic_types::StatusExt;
+    status
+        .get_details_bad_request()
+        .map(|b| b.field_violations.iter().map(|v| v.field.clone()).collect())
+        .unwrap_or_default()
+}
