@@ -26,6 +26,8 @@ use crate::service::{Settlement, Timing};
 /// The gRPC service name partners call.
 pub const SERVICE_NAME: &str = "settlement.v1.SettlementService";
 const SERVICE_PATH_PREFIX: &str = "/settlement.v1.SettlementService/";
+/// How long open connections get to close once money calls have drained.
+const CLOSE_GRACE: std::time::Duration = std::time::Duration::from_secs(2);
 
 /// Why the hub could not start or stopped badly.
 #[derive(Debug, thiserror::Error)]
@@ -183,15 +185,16 @@ impl Hub {
             .await;
         health.set_service_status("", ServingStatus::NotServing).await;
         stop_feeds.cancel();
-        let drain = self.engine.drain(self.grace);
-        let _ = stop_server.send(());
-        let grace = self.grace + std::time::Duration::from_secs(1);
-        let (served, parked) = tokio::join!(tokio::time::timeout(grace, server), drain);
+        // Keep the port open while money calls drain, so new calls get a
+        // clean UNAVAILABLE (retry elsewhere) rather than a reset connection.
+        let parked = self.engine.drain(self.grace).await;
         match parked {
             Ok(0) => {}
             Ok(n) => tracing::warn!(parked = n, "unfinished transactions journaled PENDING"),
             Err(e) => tracing::error!(error = %e, "could not park unfinished transactions"),
         }
+        let _ = stop_server.send(());
+        let served = tokio::time::timeout(CLOSE_GRACE, server).await;
         match served {
             Ok(r) => r.map_err(ServeError::from),
             Err(_) => {

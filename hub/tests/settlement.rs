@@ -856,13 +856,41 @@ async fn shutdown_turns_health_off_refuses_new_calls_and_finishes_those_in_fligh
         .status;
     assert_eq!(status, tonic_health::pb::health_check_response::ServingStatus::Serving as i32);
 
+    let mut watch = health
+        .watch(HealthCheckRequest {
+            service: "settlement.v1.SettlementService".into(),
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(
+        watch.message().await.unwrap().unwrap().status,
+        tonic_health::pb::health_check_response::ServingStatus::Serving as i32
+    );
+
     let key = hub.key("p1").await;
     let mut c = hub.client_with(Some(key.clone())).await;
+    let mut late = hub.client_with(Some(key.clone())).await;
     let in_flight = tokio::spawn(async move { c.debit(debit("slow", "acc-1", 10)).await });
     tokio::time::sleep(Duration::from_millis(200)).await;
     let journal = hub.journal.clone();
     let stopping = tokio::spawn(hub.stop());
-    tokio::time::sleep(Duration::from_millis(100)).await;
+
+    // Health turns NOT_SERVING for watchers.
+    let turned = tokio::time::timeout(Duration::from_secs(2), watch.message())
+        .await
+        .unwrap()
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        turned.status,
+        tonic_health::pb::health_check_response::ServingStatus::NotServing as i32
+    );
+    drop(watch);
+    // A new call is refused; nothing moves for it.
+    let err = late.debit(debit("too-late", "acc-1", 10)).await.unwrap_err();
+    assert_eq!(err.code(), Code::Unavailable, "{err:?}");
+    assert_eq!(reason(&err).as_deref(), Some("SHUTTING_DOWN"));
 
     let tx = in_flight.await.unwrap().unwrap().into_inner().transaction.unwrap();
     assert_eq!(state(&tx), pb::TransactionState::Settled);
@@ -877,4 +905,29 @@ async fn shutdown_turns_health_off_refuses_new_calls_and_finishes_those_in_fligh
         .unwrap();
     assert_eq!(stored.state, hub::domain::TxState::Settled);
     assert_eq!(sb.balance("acc-1"), Some(99_990));
+    assert_eq!(sb.money_requests(), 1, "the refused call never reached the provider");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_call_still_in_flight_when_the_grace_ends_is_journaled_pending() {
+    let sb = sandbox().await;
+    sb.set_fault(Fault::new(FaultKind::Hang).on_path("/v1/debit"));
+    let (_dir, path) = journal_path();
+    let hub = TestHub::start(path, sb.addr()).await;
+    let mut c = hub.client("p1").await;
+    let call = tokio::spawn(async move { c.debit(debit("stuck", "acc-1", 10)).await });
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let journal = hub.journal.clone();
+    hub.stop().await;
+    let stored = journal
+        .get(
+            &hub::domain::PartnerId::parse("p1").unwrap(),
+            &hub::journal::Lookup::Key(hub::domain::IdempotencyKey::parse("stuck").unwrap()),
+        )
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(stored.state, hub::domain::TxState::Pending);
+    call.abort();
+    sb.clear_faults();
 }
