@@ -9,6 +9,8 @@
 //! decides idempotency is atomic inside the backend.
 
 mod sqlite;
+#[cfg(test)]
+mod tests;
 
 pub use sqlite::SqliteJournal;
 

@@ -1,0 +1,8 @@
+//! End-to-end tests of the sandbox json-hmac provider over real sockets on
+//! ephemeral ports, with a tiny hand-written HTTP/1.1 client.
+
+mod common;
+mod concurrency;
+mod control;
+mod dialect;
+mod faults;
