@@ -150,11 +150,11 @@ impl Authenticator {
         let Some((id, secret)) = parse_key(key) else {
             return Err(invalid);
         };
-        let cached = self
-            .cache
-            .lock()
-            .ok()
-            .and_then(|c| c.get(id).filter(|(_, at)| at.elapsed() < CACHE_TTL).cloned());
+        let cached = self.cache.lock().ok().and_then(|c| {
+            c.get(id)
+                .filter(|(_, at)| at.elapsed() < CACHE_TTL)
+                .cloned()
+        });
         let record = match cached {
             Some((r, _)) => r,
             None => {

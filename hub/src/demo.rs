@@ -75,7 +75,8 @@ pub async fn ensure_demo_key(journal: &dyn Journal, now_us: i64) -> Result<(), J
     if journal.find_key(DEMO_KEY_ID).await?.is_some() {
         return Ok(());
     }
-    let partner = PartnerId::parse(DEMO_PARTNER).map_err(|_| JournalError::Corrupt("demo partner"))?;
+    let partner =
+        PartnerId::parse(DEMO_PARTNER).map_err(|_| JournalError::Corrupt("demo partner"))?;
     let key = key_from_parts(&partner, "demo", now_us, DEMO_KEY_ID, DEMO_KEY_SECRET);
     debug_assert_eq!(key.key, DEMO_KEY);
     journal.insert_key(key.record).await

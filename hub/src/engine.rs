@@ -283,7 +283,12 @@ impl Engine {
                     Ok(Err(_)) => Err(HubError::Internal),
                     Err(_) => {
                         // Answer with what is durable; the task goes on.
-                        match self.inner.journal.get(partner, &Lookup::Id(id.clone())).await? {
+                        match self
+                            .inner
+                            .journal
+                            .get(partner, &Lookup::Id(id.clone()))
+                            .await?
+                        {
                             Some(tx) if tx.state != TxState::Failed => {
                                 Ok(Answer { tx, replay: false })
                             }
@@ -313,14 +318,13 @@ impl Engine {
             amount,
             reference: tx.reference.clone(),
         };
-        let outcome = match tokio::time::timeout(provider.timeout, provider.adapter.transfer(&req))
-            .await
-        {
-            Ok(o) => o,
-            Err(_) => Outcome::Unknown(adapter_api::AdapterError::Transport(
-                "provider call timed out".into(),
-            )),
-        };
+        let outcome =
+            match tokio::time::timeout(provider.timeout, provider.adapter.transfer(&req)).await {
+                Ok(o) => o,
+                Err(_) => Outcome::Unknown(adapter_api::AdapterError::Transport(
+                    "provider call timed out".into(),
+                )),
+            };
         self.finish(&tx, outcome).await
     }
 
@@ -329,7 +333,7 @@ impl Engine {
         for _ in 0..3 {
             match self.inner.journal.begin_rollback(intent.clone()).await? {
                 RollbackBegin::Started { rollback, original } => {
-                    return self.send_rollback(rollback, original).await;
+                    return self.send_rollback(rollback, *original).await;
                 }
                 RollbackBegin::Existing(tx) => return Ok(Answer { tx, replay: true }),
                 RollbackBegin::Closed(tx) => return Ok(Answer { tx, replay: false }),
@@ -373,14 +377,13 @@ impl Engine {
             account: AccountId::new(original.account.clone()),
             amount: original.amount,
         };
-        let outcome = match tokio::time::timeout(provider.timeout, provider.adapter.rollback(&req))
-            .await
-        {
-            Ok(o) => o,
-            Err(_) => Outcome::Unknown(adapter_api::AdapterError::Transport(
-                "provider call timed out".into(),
-            )),
-        };
+        let outcome =
+            match tokio::time::timeout(provider.timeout, provider.adapter.rollback(&req)).await {
+                Ok(o) => o,
+                Err(_) => Outcome::Unknown(adapter_api::AdapterError::Transport(
+                    "provider call timed out".into(),
+                )),
+            };
         if let Outcome::Declined(adapter_api::DeclineReason::NotReversible) = outcome {
             self.inner
                 .journal
@@ -449,10 +452,12 @@ impl Engine {
         let call = provider.adapter.balance(&req);
         match tokio::time::timeout_at(limit.min(answer_by), call).await {
             Ok(Ok(m)) => Ok(m),
-            Ok(Err(adapter_api::AdapterError::Declined(reason))) => Err(HubError::ProviderRefused {
-                provider: provider_id.clone(),
-                reason: crate::service::decline_reason_code(reason),
-            }),
+            Ok(Err(adapter_api::AdapterError::Declined(reason))) => {
+                Err(HubError::ProviderRefused {
+                    provider: provider_id.clone(),
+                    reason: crate::service::decline_reason_code(reason),
+                })
+            }
             Ok(Err(e)) => {
                 tracing::warn!(provider = %provider_id, error = %e, "balance query failed");
                 Err(HubError::ProviderUnavailable {

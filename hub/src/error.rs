@@ -115,7 +115,9 @@ impl HubError {
                     ErrorDetails::with_bad_request(violations),
                 );
             }
-            HubError::Unauthenticated(_) => (Code::Unauthenticated, info("UNAUTHENTICATED", none())),
+            HubError::Unauthenticated(_) => {
+                (Code::Unauthenticated, info("UNAUTHENTICATED", none()))
+            }
             HubError::ProviderNotAllowed(p) => (
                 Code::PermissionDenied,
                 info("PROVIDER_NOT_ALLOWED", provider_meta(p)),
@@ -124,9 +126,10 @@ impl HubError {
             HubError::IdempotencyConflict => {
                 (Code::AlreadyExists, info("IDEMPOTENCY_CONFLICT", none()))
             }
-            HubError::KeyRolledBack => {
-                (Code::FailedPrecondition, info("ALREADY_ROLLED_BACK", none()))
-            }
+            HubError::KeyRolledBack => (
+                Code::FailedPrecondition,
+                info("ALREADY_ROLLED_BACK", none()),
+            ),
             HubError::NotReversible => (Code::FailedPrecondition, info("NOT_REVERSIBLE", none())),
             HubError::InProgress => {
                 let mut d = info("IN_PROGRESS", none());
@@ -138,9 +141,10 @@ impl HubError {
                 d.set_retry_info(Some(Duration::from_millis(500)));
                 (Code::Unavailable, d)
             }
-            HubError::ProviderRefused { provider, reason } => {
-                (Code::FailedPrecondition, info(reason, provider_meta(provider)))
-            }
+            HubError::ProviderRefused { provider, reason } => (
+                Code::FailedPrecondition,
+                info(reason, provider_meta(provider)),
+            ),
             HubError::Journal(e) => {
                 tracing::error!(error = %e, source = ?std::error::Error::source(e), "journal failure");
                 let mut d = info("JOURNAL_UNAVAILABLE", none());
@@ -152,7 +156,9 @@ impl HubError {
                 d.set_retry_info(Some(Duration::from_secs(1)));
                 (Code::Unavailable, d)
             }
-            HubError::DeadlineExceeded => (Code::DeadlineExceeded, info("DEADLINE_EXCEEDED", none())),
+            HubError::DeadlineExceeded => {
+                (Code::DeadlineExceeded, info("DEADLINE_EXCEEDED", none()))
+            }
             HubError::Internal => (Code::Internal, info("INTERNAL", none())),
         };
         Status::with_error_details(code, msg, details)

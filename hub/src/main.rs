@@ -132,8 +132,8 @@ async fn keys(config: &Config, action: KeysAction) -> anyhow::Result<()> {
     let now = SystemClock.now_us();
     match action {
         KeysAction::Create { partner, label } => {
-            let partner = PartnerId::parse(&partner)
-                .map_err(|e| anyhow::anyhow!("--partner: {e}"))?;
+            let partner =
+                PartnerId::parse(&partner).map_err(|e| anyhow::anyhow!("--partner: {e}"))?;
             if !config.partners.contains_key(partner.as_str()) {
                 anyhow::bail!("--partner: no partner named {partner:?} is configured");
             }
@@ -151,7 +151,11 @@ async fn keys(config: &Config, action: KeysAction) -> anyhow::Result<()> {
                 .transpose()?;
             println!("{:<16}  {:<16}  {:<8}  label", "id", "partner", "status");
             for k in journal.list_keys(partner.as_ref()).await? {
-                let status = if k.revoked_us.is_some() { "revoked" } else { "active" };
+                let status = if k.revoked_us.is_some() {
+                    "revoked"
+                } else {
+                    "active"
+                };
                 println!("{:<16}  {:<16}  {status:<8}  {}", k.id, k.partner, k.label);
             }
         }

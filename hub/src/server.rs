@@ -187,7 +187,9 @@ impl Hub {
         health
             .set_not_serving::<SettlementServiceServer<Settlement>>()
             .await;
-        health.set_service_status("", ServingStatus::NotServing).await;
+        health
+            .set_service_status("", ServingStatus::NotServing)
+            .await;
         stop_feeds.cancel();
         // Keep the port open while money calls drain, so new calls get a
         // clean UNAVAILABLE (retry elsewhere) rather than a reset connection.

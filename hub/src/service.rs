@@ -97,11 +97,7 @@ pub fn parse_grpc_timeout(v: &str) -> Option<Duration> {
 struct Check(Vec<Violation>);
 
 impl Check {
-    fn id<T>(
-        &mut self,
-        field: &'static str,
-        r: Result<T, IdError>,
-    ) -> Option<T> {
+    fn id<T>(&mut self, field: &'static str, r: Result<T, IdError>) -> Option<T> {
         r.map_err(|e| {
             self.0.push(Violation {
                 field,
@@ -215,7 +211,9 @@ pub fn transfer_fingerprint(t: &Transfer) -> Fingerprint {
         t.account.as_str().as_bytes(),
         t.amount.currency.code().as_bytes(),
         &amount,
-        t.reference.as_ref().map_or(&b""[..], |r| r.as_str().as_bytes()),
+        t.reference
+            .as_ref()
+            .map_or(&b""[..], |r| r.as_str().as_bytes()),
     ])
 }
 
@@ -357,7 +355,8 @@ fn decode_position(field: &'static str, token: &str) -> Result<i64, HubError> {
 
 // ---- handlers ---------------------------------------------------------
 
-type WatchStream = Pin<Box<dyn Stream<Item = Result<pb::WatchTransactionsResponse, Status>> + Send>>;
+type WatchStream =
+    Pin<Box<dyn Stream<Item = Result<pb::WatchTransactionsResponse, Status>> + Send>>;
 
 const MAX_PAGE: usize = 1000;
 const DEFAULT_PAGE: usize = 100;
@@ -505,11 +504,9 @@ impl SettlementService for Settlement {
                     .map_err(|e| HubError::field("transaction_id", e.to_string()))?,
             ),
             None => {
-                return Err(HubError::field(
-                    "lookup",
-                    "set idempotency_key or transaction_id",
-                )
-                .into());
+                return Err(
+                    HubError::field("lookup", "set idempotency_key or transaction_id").into(),
+                );
             }
         };
         let tx = self

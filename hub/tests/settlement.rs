@@ -19,7 +19,11 @@ async fn debit_credit_rollback_and_balance_move_money_at_the_provider() {
     let hub = TestHub::start(path, sb.addr()).await;
     let mut c = hub.client("p1").await;
 
-    let d = c.debit(debit("d-1", "acc-1", 2_500)).await.unwrap().into_inner();
+    let d = c
+        .debit(debit("d-1", "acc-1", 2_500))
+        .await
+        .unwrap()
+        .into_inner();
     let tx = d.transaction.unwrap();
     assert_eq!(state(&tx), pb::TransactionState::Settled);
     assert_eq!(tx.balance_after, eur(97_500));
@@ -27,7 +31,11 @@ async fn debit_credit_rollback_and_balance_move_money_at_the_provider() {
     assert!(!tx.replay);
     assert_eq!(sb.balance("acc-1"), Some(97_500));
 
-    let cr = c.credit(credit("c-1", "acc-1", 1_000)).await.unwrap().into_inner();
+    let cr = c
+        .credit(credit("c-1", "acc-1", 1_000))
+        .await
+        .unwrap()
+        .into_inner();
     let ctx = cr.transaction.unwrap();
     assert_eq!(state(&ctx), pb::TransactionState::Settled);
     assert_eq!(sb.balance("acc-1"), Some(98_500));
@@ -158,7 +166,11 @@ async fn rollback_of_an_unseen_debit_tombstones_its_key() {
         .transaction
         .unwrap();
     assert_eq!(state(&rb), pb::TransactionState::RolledBack);
-    assert_eq!(sb.money_requests(), 0, "nothing was sent for an unseen debit");
+    assert_eq!(
+        sb.money_requests(),
+        0,
+        "nothing was sent for an unseen debit"
+    );
     let err = c.debit(debit("late", "acc-1", 100)).await.unwrap_err();
     assert_eq!(err.code(), Code::FailedPrecondition);
     assert_eq!(reason(&err).as_deref(), Some("ALREADY_ROLLED_BACK"));
@@ -188,7 +200,13 @@ async fn a_replay_returns_the_same_answer_and_moves_nothing() {
         .transaction
         .unwrap();
     assert!(second.replay);
-    assert_eq!(pb::Transaction { replay: true, ..first.clone() }, second);
+    assert_eq!(
+        pb::Transaction {
+            replay: true,
+            ..first.clone()
+        },
+        second
+    );
     assert_eq!(sb.balance("acc-1"), Some(99_300));
     assert_eq!(sb.requests_for(&first.transaction_id), 1);
     hub.stop().await;
@@ -226,7 +244,11 @@ async fn changing_any_fingerprinted_field_is_a_conflict() {
     for (field, req) in variants {
         let err = c.debit(req).await.unwrap_err();
         assert_eq!(err.code(), Code::AlreadyExists, "{field}");
-        assert_eq!(reason(&err).as_deref(), Some("IDEMPOTENCY_CONFLICT"), "{field}");
+        assert_eq!(
+            reason(&err).as_deref(),
+            Some("IDEMPOTENCY_CONFLICT"),
+            "{field}"
+        );
     }
     // The same key as a credit is a different request too.
     let err = c.credit(credit("k-1", "acc-1", 700)).await.unwrap_err();
@@ -255,7 +277,13 @@ async fn concurrent_identical_debits_reach_the_provider_once() {
     let mut ids = HashSet::new();
     let mut fresh = 0;
     for call in calls {
-        let tx = call.await.unwrap().unwrap().into_inner().transaction.unwrap();
+        let tx = call
+            .await
+            .unwrap()
+            .unwrap()
+            .into_inner()
+            .transaction
+            .unwrap();
         assert_eq!(state(&tx), pb::TransactionState::Settled);
         fresh += usize::from(!tx.replay);
         ids.insert(tx.transaction_id);
@@ -325,7 +353,13 @@ async fn concurrent_writes_are_group_committed() {
         }));
     }
     for call in calls {
-        let tx = call.await.unwrap().unwrap().into_inner().transaction.unwrap();
+        let tx = call
+            .await
+            .unwrap()
+            .unwrap()
+            .into_inner()
+            .transaction
+            .unwrap();
         assert_eq!(state(&tx), pb::TransactionState::Settled);
     }
     let after = hub.journal.stats();
@@ -372,7 +406,9 @@ async fn a_client_that_goes_away_leaves_no_half_done_transaction() {
     for k in ["gone-1", "gone-2"] {
         let tx = c
             .get_transaction(pb::GetTransactionRequest {
-                lookup: Some(pb::get_transaction_request::Lookup::IdempotencyKey(k.into())),
+                lookup: Some(pb::get_transaction_request::Lookup::IdempotencyKey(
+                    k.into(),
+                )),
             })
             .await
             .unwrap()
@@ -549,7 +585,10 @@ async fn bad_input_is_invalid_argument_naming_the_field_and_moves_nothing() {
     for (field, req) in cases {
         let err = c.debit(req).await.unwrap_err();
         assert_eq!(err.code(), Code::InvalidArgument, "{field}");
-        assert!(bad_fields(&err).iter().any(|f| f == field), "{field}: {err:?}");
+        assert!(
+            bad_fields(&err).iter().any(|f| f == field),
+            "{field}: {err:?}"
+        );
     }
     let err = c
         .get_balance(pb::GetBalanceRequest {
@@ -650,7 +689,10 @@ async fn list_pages_cover_every_row_once_and_watch_resumes_without_gap() {
     let mut other = hub.client("p2").await;
     for i in 0..10 {
         c.debit(debit(&format!("l-{i}"), "acc-1", 1)).await.unwrap();
-        other.debit(debit(&format!("o-{i}"), "acc-1", 1)).await.unwrap();
+        other
+            .debit(debit(&format!("o-{i}"), "acc-1", 1))
+            .await
+            .unwrap();
     }
 
     // Pages of 3 cover the 10 rows once, in order.
@@ -732,7 +774,10 @@ async fn list_pages_cover_every_row_once_and_watch_resumes_without_gap() {
     assert_eq!(unique.len(), cursors.len(), "no duplicate cursor");
     let mut per_key: HashMap<String, Vec<pb::TransactionState>> = HashMap::new();
     for t in &changes {
-        assert!(!t.idempotency_key.starts_with("o-"), "another partner's change leaked");
+        assert!(
+            !t.idempotency_key.starts_with("o-"),
+            "another partner's change leaked"
+        );
         per_key
             .entry(t.idempotency_key.clone())
             .or_default()
@@ -757,10 +802,10 @@ async fn reflection_v1_and_v1alpha_list_and_describe_the_service() {
     let hub = TestHub::start(path, sb.addr()).await;
 
     {
+        use tonic_reflection::pb::v1::ServerReflectionRequest;
         use tonic_reflection::pb::v1::server_reflection_client::ServerReflectionClient;
         use tonic_reflection::pb::v1::server_reflection_request::MessageRequest;
         use tonic_reflection::pb::v1::server_reflection_response::MessageResponse;
-        use tonic_reflection::pb::v1::ServerReflectionRequest;
         let mut r = ServerReflectionClient::new(hub.channel().await);
         let reqs = vec![
             ServerReflectionRequest {
@@ -785,7 +830,10 @@ async fn reflection_v1_and_v1alpha_list_and_describe_the_service() {
             panic!("expected a service list");
         };
         let names: Vec<_> = list.service.iter().map(|s| s.name.as_str()).collect();
-        assert!(names.contains(&"settlement.v1.SettlementService"), "{names:?}");
+        assert!(
+            names.contains(&"settlement.v1.SettlementService"),
+            "{names:?}"
+        );
         assert!(names.contains(&"grpc.health.v1.Health"), "{names:?}");
         let Some(MessageResponse::FileDescriptorResponse(files)) =
             answers.next().await.unwrap().unwrap().message_response
@@ -811,10 +859,10 @@ async fn reflection_v1_and_v1alpha_list_and_describe_the_service() {
         }
     }
     {
+        use tonic_reflection::pb::v1alpha::ServerReflectionRequest;
         use tonic_reflection::pb::v1alpha::server_reflection_client::ServerReflectionClient;
         use tonic_reflection::pb::v1alpha::server_reflection_request::MessageRequest;
         use tonic_reflection::pb::v1alpha::server_reflection_response::MessageResponse;
-        use tonic_reflection::pb::v1alpha::ServerReflectionRequest;
         let mut r = ServerReflectionClient::new(hub.channel().await);
         let reqs = vec![ServerReflectionRequest {
             host: String::new(),
@@ -839,8 +887,8 @@ async fn reflection_v1_and_v1alpha_list_and_describe_the_service() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn shutdown_turns_health_off_refuses_new_calls_and_finishes_those_in_flight() {
-    use tonic_health::pb::health_client::HealthClient;
     use tonic_health::pb::HealthCheckRequest;
+    use tonic_health::pb::health_client::HealthClient;
     let sb = sandbox().await;
     sb.set_fault(Fault::new(FaultKind::Latency(Duration::from_millis(800))).times(1));
     let (_dir, path) = journal_path();
@@ -854,7 +902,10 @@ async fn shutdown_turns_health_off_refuses_new_calls_and_finishes_those_in_fligh
         .unwrap()
         .into_inner()
         .status;
-    assert_eq!(status, tonic_health::pb::health_check_response::ServingStatus::Serving as i32);
+    assert_eq!(
+        status,
+        tonic_health::pb::health_check_response::ServingStatus::Serving as i32
+    );
 
     let mut watch = health
         .watch(HealthCheckRequest {
@@ -888,11 +939,20 @@ async fn shutdown_turns_health_off_refuses_new_calls_and_finishes_those_in_fligh
     );
     drop(watch);
     // A new call is refused; nothing moves for it.
-    let err = late.debit(debit("too-late", "acc-1", 10)).await.unwrap_err();
+    let err = late
+        .debit(debit("too-late", "acc-1", 10))
+        .await
+        .unwrap_err();
     assert_eq!(err.code(), Code::Unavailable, "{err:?}");
     assert_eq!(reason(&err).as_deref(), Some("SHUTTING_DOWN"));
 
-    let tx = in_flight.await.unwrap().unwrap().into_inner().transaction.unwrap();
+    let tx = in_flight
+        .await
+        .unwrap()
+        .unwrap()
+        .into_inner()
+        .transaction
+        .unwrap();
     assert_eq!(state(&tx), pb::TransactionState::Settled);
     stopping.await.unwrap();
     let stored = journal
@@ -905,7 +965,11 @@ async fn shutdown_turns_health_off_refuses_new_calls_and_finishes_those_in_fligh
         .unwrap();
     assert_eq!(stored.state, hub::domain::TxState::Settled);
     assert_eq!(sb.balance("acc-1"), Some(99_990));
-    assert_eq!(sb.money_requests(), 1, "the refused call never reached the provider");
+    assert_eq!(
+        sb.money_requests(),
+        1,
+        "the refused call never reached the provider"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -930,4 +994,168 @@ async fn a_call_still_in_flight_when_the_grace_ends_is_journaled_pending() {
     assert_eq!(stored.state, hub::domain::TxState::Pending);
     call.abort();
     sb.clear_faults();
+}
+
+/// The grpcurl binary: `$GRPCURL` (set by scripts/test.sh), else installed
+/// by scripts/tools.sh. Never skipped.
+fn grpcurl() -> std::path::PathBuf {
+    if let Some(p) = std::env::var_os("GRPCURL") {
+        return p.into();
+    }
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let out = std::process::Command::new("bash")
+        .arg(root.join("scripts/tools.sh"))
+        .arg("grpcurl")
+        .output()
+        .expect("scripts/tools.sh runs");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap().trim().into()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn grpcurl_lists_describes_and_moves_money() {
+    let sb = sandbox().await;
+    let (_dir, path) = journal_path();
+    let hub = TestHub::start(path, sb.addr()).await;
+    let key = hub.key("p1").await;
+    let addr = hub.addr.to_string();
+    let run = |args: Vec<String>| {
+        let bin = grpcurl();
+        async move {
+            let out = tokio::process::Command::new(bin)
+                .args(&args)
+                .output()
+                .await
+                .unwrap();
+            (
+                out.status.success(),
+                String::from_utf8_lossy(&out.stdout).into_owned()
+                    + &String::from_utf8_lossy(&out.stderr),
+            )
+        }
+    };
+    let s = |v: &[&str]| v.iter().map(|x| x.to_string()).collect::<Vec<_>>();
+
+    let (ok, out) = run(s(&["-plaintext", &addr, "list"])).await;
+    assert!(ok, "{out}");
+    assert!(out.contains("settlement.v1.SettlementService"), "{out}");
+    let (ok, out) = run(s(&[
+        "-plaintext",
+        &addr,
+        "describe",
+        "settlement.v1.SettlementService",
+    ]))
+    .await;
+    assert!(ok && out.contains("rpc WatchTransactions"), "{out}");
+
+    let body = r#"{"idempotency_key":"cli-1","provider":"sb","account":"acc-1","amount":{"currency_code":"EUR","minor_units":"1250"}}"#;
+    let header = format!("x-api-key: {key}");
+    let debit_args = s(&[
+        "-plaintext",
+        "-H",
+        &header,
+        "-d",
+        body,
+        &addr,
+        "settlement.v1.SettlementService/Debit",
+    ]);
+    let (ok, out) = run(debit_args.clone()).await;
+    assert!(ok && out.contains("TRANSACTION_STATE_SETTLED"), "{out}");
+    assert!(!out.contains("\"replay\""), "{out}");
+    let (ok, out) = run(debit_args).await;
+    assert!(ok && out.contains("\"replay\": true"), "{out}");
+    assert_eq!(sb.balance("acc-1"), Some(98_750));
+
+    let bad = body.replace("1250", "0");
+    let (ok, out) = run(s(&[
+        "-plaintext",
+        "-H",
+        &header,
+        "-d",
+        &bad,
+        &addr,
+        "settlement.v1.SettlementService/Debit",
+    ]))
+    .await;
+    assert!(!ok, "{out}");
+    assert!(
+        out.contains("InvalidArgument") && out.contains("amount.minor_units"),
+        "{out}"
+    );
+    assert!(
+        out.contains("google.rpc.BadRequest") && !out.contains("not recognized"),
+        "{out}"
+    );
+
+    let (ok, out) = run(s(&[
+        "-plaintext",
+        "-d",
+        r#"{"service":"settlement.v1.SettlementService"}"#,
+        &addr,
+        "grpc.health.v1.Health/Check",
+    ]))
+    .await;
+    assert!(ok && out.contains("SERVING"), "{out}");
+    hub.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_keys_command_creates_lists_and_revokes() {
+    let sb = sandbox().await;
+    let (dir, path) = journal_path();
+    let cfg_path = dir.path().join("hub.toml");
+    std::fs::write(
+        &cfg_path,
+        format!(
+            "[journal]\npath = \"{}\"\n[providers.sb]\ndialect = \"json-hmac\"\nbase_url = \"http://{}\"\nsecret = \"{SECRET}\"\noperator = \"hub\"\ntimeout = \"3s\"\n[partners.p1]\nproviders = [\"sb\"]\n",
+            path.display(),
+            sb.addr()
+        ),
+    )
+    .unwrap();
+    let hub_cmd = |args: &[&str]| {
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_hub"))
+            .arg("--config")
+            .arg(&cfg_path)
+            .args(args)
+            .output()
+            .unwrap();
+        (
+            out.status.success(),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    };
+    let (ok, key, err) = hub_cmd(&["keys", "create", "--partner", "p1", "--label", "ci"]);
+    assert!(ok, "{err}");
+    let key = key.trim().to_owned();
+    assert!(key.starts_with("hk_"), "{key}");
+    let (ok, _, err) = hub_cmd(&["keys", "create", "--partner", "ghost"]);
+    assert!(!ok && err.contains("--partner"), "{err}");
+
+    // The key works against a hub on the same journal.
+    let hub = TestHub::start(path, sb.addr()).await;
+    let mut c = hub.client_with(Some(key.clone())).await;
+    c.debit(debit("cli", "acc-1", 5)).await.unwrap();
+
+    let (ok, list, _) = hub_cmd(&["keys", "list"]);
+    let id = &key[3..19];
+    assert!(ok && list.contains(id) && list.contains("active"), "{list}");
+    assert!(!list.contains(&key[20..]), "the secret never shows again");
+    let (ok, _, err) = hub_cmd(&["keys", "revoke", id]);
+    assert!(ok, "{err}");
+    let (ok, _, err) = hub_cmd(&["keys", "revoke", "ffffffffffffffff"]);
+    assert!(!ok && err.contains("no key"), "{err}");
+    let (_, list, _) = hub_cmd(&["keys", "list", "--partner", "p1"]);
+    assert!(list.contains("revoked"), "{list}");
+
+    // Revocation reaches the running hub once its cache entry expires.
+    tokio::time::sleep(hub::auth::CACHE_TTL + Duration::from_millis(200)).await;
+    let err = c.debit(debit("cli-2", "acc-1", 5)).await.unwrap_err();
+    assert_eq!(err.code(), Code::Unauthenticated);
+    hub.stop().await;
 }

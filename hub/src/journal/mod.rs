@@ -18,8 +18,8 @@ use adapter_api::{DeclineReason, Money};
 use tokio::sync::broadcast;
 
 use crate::domain::{
-    Account, Fingerprint, IdempotencyKey, PartnerId, ProviderId, Reference, TransactionId,
-    TxKind, TxRecord, TxState,
+    Account, Fingerprint, IdempotencyKey, PartnerId, ProviderId, Reference, TransactionId, TxKind,
+    TxRecord, TxState,
 };
 
 /// A debit or credit the hub is about to send.
@@ -93,7 +93,7 @@ pub enum RollbackBegin {
         /// The rollback.
         rollback: TxRecord,
         /// The debit it reverses.
-        original: TxRecord,
+        original: Box<TxRecord>,
     },
     /// A rollback is already recorded for this key, or for this debit:
     /// replay it.

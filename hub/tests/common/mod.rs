@@ -27,9 +27,11 @@ use tonic::transport::Channel;
 pub const SECRET: &str = "test-json-hmac-secret";
 pub const PROVIDER: &str = "sb";
 
-pub type Client = SettlementServiceClient<
-    InterceptedService<Channel, Box<dyn FnMut(tonic::Request<()>) -> Result<tonic::Request<()>, tonic::Status> + Send>>,
->;
+/// Adds the API key to every call.
+pub type Intercept =
+    Box<dyn FnMut(tonic::Request<()>) -> Result<tonic::Request<()>, tonic::Status> + Send>;
+
+pub type Client = SettlementServiceClient<InterceptedService<Channel, Intercept>>;
 
 /// Starts a sandbox on an ephemeral port with the test accounts.
 pub async fn sandbox() -> Sandbox {
@@ -142,9 +144,7 @@ impl TestHub {
     /// A client authenticated with `key` (none if `None`).
     pub async fn client_with(&self, key: Option<String>) -> Client {
         let channel = self.channel().await;
-        let intercept: Box<
-            dyn FnMut(tonic::Request<()>) -> Result<tonic::Request<()>, tonic::Status> + Send,
-        > = Box::new(move |mut req: tonic::Request<()>| {
+        let intercept: Intercept = Box::new(move |mut req: tonic::Request<()>| {
             if let Some(k) = &key {
                 req.metadata_mut().insert("x-api-key", k.parse().unwrap());
             }
@@ -215,9 +215,7 @@ pub fn state(tx: &pb::Transaction) -> pb::TransactionState {
 /// The ErrorInfo reason of a status, if any.
 pub fn reason(status: &tonic::Status) -> Option<String> {
     use tonic_types::StatusExt;
-    status
-        .get_details_error_info()
-        .map(|i| i.reason.clone())
+    status.get_details_error_info().map(|i| i.reason.clone())
 }
 
 /// The fields named by a status's BadRequest details.

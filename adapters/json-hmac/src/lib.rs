@@ -1,0 +1,215 @@
+//! The adapter for the json-hmac provider dialect: JSON bodies signed with
+//! `X-Signature: hex(HMAC-SHA256(secret, raw body))`, `X-Operator`, and
+//! integer minor units (`shared/providers/json-hmac.md`).
+//!
+//! Built like every adapter of the hub: a pure [`transformer`] (canonical
+//! request -> signed wire body; HTTP status + body -> [`Outcome`]) kept apart
+//! from the transport (one HTTP/1.1 `POST` with a pooled client). The
+//! adapter is stateless apart from its configuration and connection pool,
+//! never retries and never times out on its own: the hub owns deadlines,
+//! retries and breakers.
+//!
+//! Transport failures are classified here, before any reply exists:
+//!
+//! | failure | outcome |
+//! |---|---|
+//! | the canonical request does not fit the dialect (non-positive amount, empty id) | `NotProcessed(Unrepresentable)`, nothing sent |
+//! | connect error (refused, DNS, handshake): no byte of the request written | `NotProcessed(Connect)` |
+//! | any failure once the request may have been written (reset, close before a full reply, body read error) | `Unknown(Transport)` |
+//! | reply body over 64 KiB | `Unknown(Malformed)` |
+//! | the hub's deadline fires (the future is dropped) | nothing is returned; the hub records `Unknown` itself |
+//!
+//! Replies are classified by the [`transformer`]; its module docs hold the
+//! full table.
+
+mod config;
+pub mod transformer;
+mod transport;
+
+use adapter_api::{
+    Adapter, AdapterError, BalanceRequest, Descriptor, Money, MoneyRequest, Outcome,
+    RollbackRequest,
+};
+use http::HeaderValue;
+
+pub use config::{ConfigError, JsonHmacConfig};
+
+use config::Endpoints;
+use transformer::{MalformedReply, Signer, WireRequest};
+use transport::{RawReply, Transport, TransportError};
+
+/// The dialect's name, as published in the [`Descriptor`].
+pub const DIALECT: &str = "json-hmac";
+
+/// The json-hmac adapter for one provider endpoint and operator.
+///
+/// Cheap to share: hold it as `Arc<dyn Adapter>`. `Debug` never prints the
+/// secret.
+#[derive(Debug)]
+pub struct JsonHmacAdapter {
+    endpoints: Endpoints,
+    signer: Signer,
+    transport: Transport,
+}
+
+impl JsonHmacAdapter {
+    /// Validates `config` and builds the adapter. The base URL must be
+    /// `http://host[:port][/prefix]` (no TLS yet), the secret non-empty and
+    /// the operator a non-empty visible-ASCII header value.
+    ///
+    /// No connection is made here; requests need a Tokio runtime.
+    pub fn new(config: JsonHmacConfig) -> Result<Self, ConfigError> {
+        let endpoints = Endpoints::parse(&config.base_url)?;
+        if config.secret.is_empty() {
+            return Err(ConfigError::SecretEmpty);
+        }
+        let signer = Signer::new(config.secret.as_bytes()).map_err(|_| ConfigError::SecretEmpty)?;
+        if config.operator.is_empty() || !config.operator.bytes().all(|b| b.is_ascii_graphic()) {
+            return Err(ConfigError::OperatorInvalid);
+        }
+        let operator =
+            HeaderValue::from_str(&config.operator).map_err(|_| ConfigError::OperatorInvalid)?;
+        Ok(Self {
+            endpoints,
+            signer,
+            transport: Transport::new(operator),
+        })
+    }
+
+    async fn exchange(&self, wire: WireRequest) -> Result<RawReply, TransportError> {
+        let uri = self.endpoints.uri(wire.endpoint);
+        self.transport.post(uri, wire.body, &wire.signature).await
+    }
+}
+
+/// The outcome of an exchange that produced no reply.
+fn transport_outcome(error: TransportError) -> Outcome {
+    match error {
+        TransportError::Build(e) => Outcome::NotProcessed(AdapterError::Unrepresentable(e)),
+        TransportError::Connect(e) => Outcome::NotProcessed(AdapterError::Connect(e)),
+        TransportError::AfterSend(e) => Outcome::Unknown(AdapterError::Transport(e)),
+        TransportError::TooLarge => Outcome::Unknown(too_large()),
+    }
+}
+
+fn too_large() -> AdapterError {
+    AdapterError::Malformed(Box::new(MalformedReply::TooLarge {
+        limit: transport::MAX_REPLY_BYTES,
+    }))
+}
+
+#[async_trait::async_trait]
+impl Adapter for JsonHmacAdapter {
+    fn descriptor(&self) -> Descriptor {
+        Descriptor {
+            dialect: DIALECT,
+            supports_balance: true,
+            supports_status: true,
+        }
+    }
+
+    async fn transfer(&self, req: &MoneyRequest) -> Outcome {
+        let wire = match transformer::encode_transfer(req, &self.signer) {
+            Ok(wire) => wire,
+            Err(error) => return Outcome::NotProcessed(error),
+        };
+        match self.exchange(wire).await {
+            Ok(reply) => transformer::classify_transfer(req, reply.status, &reply.body),
+            Err(error) => transport_outcome(error),
+        }
+    }
+
+    async fn rollback(&self, req: &RollbackRequest) -> Outcome {
+        let wire = match transformer::encode_rollback(req, &self.signer) {
+            Ok(wire) => wire,
+            Err(error) => return Outcome::NotProcessed(error),
+        };
+        match self.exchange(wire).await {
+            Ok(reply) => transformer::classify_rollback(req, reply.status, &reply.body),
+            Err(error) => transport_outcome(error),
+        }
+    }
+
+    async fn balance(&self, req: &BalanceRequest) -> Result<Money, AdapterError> {
+        let wire = transformer::encode_balance(req, &self.signer)?;
+        match self.exchange(wire).await {
+            Ok(reply) => transformer::classify_balance(req, reply.status, &reply.body),
+            Err(TransportError::Build(e)) => Err(AdapterError::Unrepresentable(e)),
+            Err(TransportError::Connect(e)) => Err(AdapterError::Connect(e)),
+            Err(TransportError::AfterSend(e)) => Err(AdapterError::Transport(e)),
+            Err(TransportError::TooLarge) => Err(too_large()),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn config() -> JsonHmacConfig {
+        JsonHmacConfig {
+            base_url: "http://127.0.0.1:9".into(),
+            secret: "very-secret-key".into(),
+            operator: "hub".into(),
+        }
+    }
+
+    #[test]
+    fn construction_validates_every_field() {
+        assert!(JsonHmacAdapter::new(config()).is_ok());
+        let bad = |edit: fn(&mut JsonHmacConfig)| {
+            let mut config = config();
+            edit(&mut config);
+            JsonHmacAdapter::new(config).err()
+        };
+        assert!(matches!(
+            bad(|c| c.base_url = "https://127.0.0.1:9".into()),
+            Some(ConfigError::BaseUrlScheme)
+        ));
+        assert!(matches!(
+            bad(|c| c.secret.clear()),
+            Some(ConfigError::SecretEmpty)
+        ));
+        assert!(matches!(
+            bad(|c| c.operator.clear()),
+            Some(ConfigError::OperatorInvalid)
+        ));
+        assert!(matches!(
+            bad(|c| c.operator = "hub one".into()),
+            Some(ConfigError::OperatorInvalid)
+        ));
+        assert!(matches!(
+            bad(|c| c.operator = "hub\r\nX-Evil: 1".into()),
+            Some(ConfigError::OperatorInvalid)
+        ));
+        assert!(matches!(
+            bad(|c| c.operator = "hüb".into()),
+            Some(ConfigError::OperatorInvalid)
+        ));
+        let shown = bad(|c| c.base_url = "ftp://x".into())
+            .map(|e| e.to_string())
+            .unwrap_or_default();
+        assert!(shown.starts_with("base_url:"), "{shown}");
+    }
+
+    #[test]
+    fn debug_never_shows_the_secret() {
+        let adapter = JsonHmacAdapter::new(config()).unwrap();
+        let shown = format!("{adapter:?}");
+        assert!(!shown.contains("very-secret-key"), "{shown}");
+        assert!(!shown.contains(&hex::encode("very-secret-key")), "{shown}");
+    }
+
+    #[test]
+    fn descriptor() {
+        let adapter = JsonHmacAdapter::new(config()).unwrap();
+        assert_eq!(
+            adapter.descriptor(),
+            Descriptor {
+                dialect: "json-hmac",
+                supports_balance: true,
+                supports_status: true,
+            }
+        );
+    }
+}
