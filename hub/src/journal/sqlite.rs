@@ -168,7 +168,9 @@ impl SqliteJournal {
             .name("journal-writer".into())
             .spawn(move || writer.run())
             .map(|_| ())
-            .unwrap_or_else(|e| tracing::error!(error = %e, "journal writer thread failed to start"));
+            .unwrap_or_else(
+                |e| tracing::error!(error = %e, "journal writer thread failed to start"),
+            );
         Self {
             writes,
             readers,
@@ -524,7 +526,9 @@ fn begin_tx(c: &Connection, intent: Intent) -> Result<(Begin, Vec<Change>), Jour
         if fp != intent.fingerprint.0 {
             return Ok((Begin::Conflict(existing), vec![]));
         }
-        if existing.state == TxState::Failed {
+        // A FAILED attempt runs again, unless a rollback names it: the
+        // debit must never be sent beside (or after) its own reversal.
+        if existing.state == TxState::Failed && rollback_of(c, &existing.id)?.is_none() {
             let change = transition(c, &existing, TxState::Sent, None, intent.now_us)?;
             return Ok((Begin::Started(change.tx.clone()), vec![change]));
         }
@@ -643,7 +647,11 @@ fn begin_rollback_tx(
     let start = |state: TxState, changes: &mut Vec<Change>| -> Result<TxRecord, JournalError> {
         let change = match &rerun {
             Some(t) => transition(c, t, state, None, intent.now_us)?,
-            None => insert_tx(c, &new_rollback(&intent, &original, state), &intent.fingerprint)?,
+            None => insert_tx(
+                c,
+                &new_rollback(&intent, &original, state),
+                &intent.fingerprint,
+            )?,
         };
         let tx = change.tx.clone();
         changes.push(change);
@@ -653,7 +661,13 @@ fn begin_rollback_tx(
         TxState::Sent => Ok((RollbackBegin::OriginalInFlight(original), changes)),
         TxState::Settled | TxState::Pending => {
             let rollback = start(TxState::Sent, &mut changes)?;
-            Ok((RollbackBegin::Started { rollback, original }, changes))
+            Ok((
+                RollbackBegin::Started {
+                    rollback,
+                    original: Box::new(original),
+                },
+                changes,
+            ))
         }
         TxState::Failed => {
             // Nothing moved; close the debit's key so a late retry of it is
@@ -700,8 +714,19 @@ fn record_tx(
     };
     let mut changes = vec![transition(c, &tx, state, Some(&result), now_us)?];
     if state == TxState::RolledBack {
-        if let Some(original) = tx.reverses.as_ref().map(|o| by_id(c, o)).transpose()?.flatten() {
-            if matches!(original.state, TxState::Settled | TxState::Pending) {
+        if let Some(original) = tx
+            .reverses
+            .as_ref()
+            .map(|o| by_id(c, o))
+            .transpose()?
+            .flatten()
+        {
+            // A debit resolved as FAILED while its rollback was in flight
+            // is closed too, or a retry of it would run again.
+            if matches!(
+                original.state,
+                TxState::Settled | TxState::Pending | TxState::Failed
+            ) {
                 changes.push(transition(c, &original, TxState::RolledBack, None, now_us)?);
             }
         }
@@ -853,7 +878,8 @@ impl Journal for SqliteJournal {
                     ],
                     |r| {
                         let mut tx = read_tx(r)?;
-                        tx.state = TxState::from_code(r.get(19)?).ok_or_else(|| bad(19, "state"))?;
+                        tx.state =
+                            TxState::from_code(r.get(19)?).ok_or_else(|| bad(19, "state"))?;
                         tx.decline_reason = match r.get::<_, Option<i64>>(20)? {
                             Some(code) => Some(
                                 decline_from_code(code).ok_or_else(|| bad(20, "decline reason"))?,
