@@ -442,6 +442,14 @@ impl SettlementService for Settlement {
                 c.fail("provider", format!("no provider named {:?}", p.as_str()));
             }
         }
+        if let (Some(k), Some(RollbackTarget::Key(original, _))) = (&key, &target) {
+            if k == original {
+                c.fail(
+                    "original_idempotency_key",
+                    "must differ from the rollback's own idempotency_key",
+                );
+            }
+        }
         let (Some(key), Some(target)) = (key, target) else {
             return Err(c.done().err().unwrap_or(HubError::Internal).into());
         };

@@ -610,6 +610,20 @@ async fn bad_input_is_invalid_argument_naming_the_field_and_moves_nothing() {
         .await
         .unwrap_err();
     assert_eq!(bad_fields(&err), vec!["transaction_id".to_string()]);
+    let err = c
+        .rollback(pb::RollbackRequest {
+            idempotency_key: "same".into(),
+            target: Some(pb::rollback_request::Target::OriginalIdempotencyKey(
+                "same".into(),
+            )),
+            provider: PROVIDER.into(),
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(
+        bad_fields(&err),
+        vec!["original_idempotency_key".to_string()]
+    );
 
     // A partner may only use its own providers.
     let mut p3 = hub.client("p3").await;

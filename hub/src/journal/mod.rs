@@ -194,9 +194,9 @@ pub struct JournalStats {
 /// closed (UNAVAILABLE).
 #[derive(Debug, thiserror::Error)]
 pub enum JournalError {
-    /// The storage engine failed.
+    /// The storage engine (or the disk under it) failed.
     #[error("journal storage failed")]
-    Storage(#[from] rusqlite::Error),
+    Storage(#[source] Box<dyn std::error::Error + Send + Sync + 'static>),
     /// The writer has stopped (shutdown or a fatal error).
     #[error("journal writer is not running")]
     Closed,

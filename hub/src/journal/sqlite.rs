@@ -107,9 +107,7 @@ impl SqliteJournal {
     /// `synchronous=FULL`.
     pub fn open(path: &Path) -> Result<Self, JournalError> {
         if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-            std::fs::create_dir_all(dir).map_err(|e| {
-                JournalError::Storage(rusqlite::Error::ToSqlConversionFailure(Box::new(e)))
-            })?;
+            std::fs::create_dir_all(dir).map_err(|e| JournalError::Storage(Box::new(e)))?;
         }
         let writer = Connection::open(path)?;
         writer.pragma_update(None, "journal_mode", "WAL")?;
@@ -214,6 +212,12 @@ impl SqliteJournal {
         })
         .await
         .map_err(|_| JournalError::Closed)?
+    }
+}
+
+impl From<rusqlite::Error> for JournalError {
+    fn from(e: rusqlite::Error) -> Self {
+        JournalError::Storage(Box::new(e))
     }
 }
 

@@ -172,7 +172,7 @@ fn tombstoned(b: Begin) -> TxRecord {
 
 fn rb_started(b: RollbackBegin) -> (TxRecord, TxRecord) {
     match b {
-        RollbackBegin::Started { rollback, original } => (rollback, original),
+        RollbackBegin::Started { rollback, original } => (rollback, *original),
         other => panic!("expected Started, got {other:?}"),
     }
 }
@@ -526,6 +526,12 @@ async fn group_commit_batches_concurrent_writes() {
     assert!(stats.writes >= 200, "{stats:?}");
     assert!(stats.commits >= 1, "{stats:?}");
     assert!(stats.commits < stats.writes, "no batching: {stats:?}");
+    // Measurably: at least two writes per commit on average (typically one
+    // or two commits take all 200).
+    assert!(
+        stats.commits * 2 <= stats.writes,
+        "little batching: {stats:?}"
+    );
     assert_eq!(all_rows(&*j, P).await.len(), 200);
     assert_eq!(all_changes(&*j, P).await.len(), 200);
 }
@@ -563,6 +569,10 @@ async fn failing_write_in_a_batch_does_not_spoil_the_others() {
     }
     assert_eq!(j.find_key("dup").await.unwrap(), Some(record));
     assert_eq!(all_rows(&*j, P).await.len(), 40);
+    // Failed writes are still counted as applied in their batch's commit.
+    let stats = j.stats();
+    assert!(stats.writes >= 81, "{stats:?}");
+    assert!(stats.commits < stats.writes, "no batching: {stats:?}");
 }
 
 // ---- rollback ----------------------------------------------------------
@@ -923,18 +933,26 @@ async fn debit_with_rollback_in_flight_does_not_run_again(j: &dyn Journal) {
     assert_eq!(get_id(j, P, &rb.id).await.unwrap().state, TxState::Sent);
 }
 
-/// A rollback whose own key is the unknown debit key it names: whatever
-/// the answer, nothing half-done is stored and the journal goes on.
+/// A rollback whose own key is the unknown debit key it names: the tombstone
+/// and the rollback cannot share one key, so it cannot be closed. Whatever
+/// the answer (today: a storage error, i.e. UNAVAILABLE; see the report),
+/// nothing half-done is stored, the rest of the batch stands, and the journal
+/// goes on.
 async fn rollback_naming_its_own_key_stores_nothing(j: &dyn Journal) {
     let res = j
         .begin_rollback(rollback_key(P, "same", "same", Some(HMAC)))
         .await;
-    assert!(!matches!(res, Ok(RollbackBegin::Started { .. })), "{res:?}");
-    if res.is_err() {
-        assert_eq!(get_key(j, P, "same").await, None);
-        assert!(all_changes(j, P).await.is_empty());
-    }
+    assert!(
+        !matches!(
+            res,
+            Ok(RollbackBegin::Started { .. } | RollbackBegin::Closed(_))
+        ),
+        "{res:?}"
+    );
+    assert_eq!(get_key(j, P, "same").await, None);
+    assert!(all_changes(j, P).await.is_empty());
     started(j.begin(debit(P, "next", 1_000)).await.unwrap());
+    assert_eq!(all_changes(j, P).await.len(), 1);
 }
 
 // ---- park, get, list ---------------------------------------------------
@@ -1256,7 +1274,7 @@ async fn api_keys_lifecycle(j: &dyn Journal) {
         j.list_keys(Some(&pid(P))).await.unwrap(),
         [k1.clone(), k2.clone()]
     );
-    assert_eq!(j.list_keys(Some(&pid(Q))).await.unwrap(), [k3.clone()]);
+    assert_eq!(j.list_keys(Some(&pid(Q))).await.unwrap(), [k3]);
     assert!(j.list_keys(Some(&pid("nobody"))).await.unwrap().is_empty());
 
     // The same id twice is refused; the first stays.
