@@ -11,6 +11,8 @@ mod money;
 pub use money::{Currency, Money, MoneyError};
 
 use std::fmt;
+use std::sync::Arc;
+use std::time::Duration;
 
 /// A boxed error from a transport or codec, kept as the source of an
 /// [`AdapterError`].
@@ -212,17 +214,98 @@ pub enum AdapterError {
     /// that does not convert exactly, an id too long).
     #[error("the request cannot be expressed in this dialect")]
     Unrepresentable(#[source] BoxError),
+    /// The provider does not offer this operation.
+    #[error("the provider does not offer this operation")]
+    Unsupported,
 }
 
-/// What an adapter publishes about itself and its provider.
+/// What an adapter publishes about itself and its provider: what it can
+/// do, and the provider habits the hub must know to normalize behaviour.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Descriptor {
     /// The dialect's name, such as `json-hmac`.
     pub dialect: &'static str,
-    /// Whether the provider answers balance queries.
-    pub supports_balance: bool,
-    /// Whether the provider answers transaction status queries.
-    pub supports_status: bool,
+    /// Optional operations the provider offers.
+    pub capabilities: Capabilities,
+    /// What the provider does with a transaction id it has seen before.
+    pub duplicates: DuplicateHabit,
+    /// What the provider answers to a rollback of a transaction it never
+    /// applied (the adapter maps it to `Settled` either way).
+    pub rollback_of_unknown: UnknownRollbackHabit,
+    /// A sensible per-call timeout for this provider when the configuration
+    /// gives none.
+    pub default_timeout: Duration,
+}
+
+/// Optional operations.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Capabilities {
+    /// The provider answers balance queries ([`Adapter::balance`]).
+    pub balance: bool,
+    /// The provider answers transaction status queries ([`Adapter::status`]);
+    /// without it an unknown outcome can only be resolved by compensation.
+    pub status: bool,
+}
+
+/// How a provider treats a transaction id it has seen before.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum DuplicateHabit {
+    /// Any repeat gets the original answer; nothing moves.
+    ReplaysOriginal,
+    /// A repeat with the same parameters gets the original answer; with
+    /// other parameters it is refused as a duplicate.
+    ReplaysSameRefusesDifferent,
+}
+
+/// How a provider answers a rollback of a transaction it never applied.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum UnknownRollbackHabit {
+    /// A "not found" error.
+    NotFoundError,
+    /// Success, and a tombstone that refuses the transaction if it arrives
+    /// later.
+    AcknowledgesWithTombstone,
+}
+
+/// A status query for a transaction the hub sent earlier.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct StatusRequest {
+    /// Provider-side id of the transaction.
+    pub tx_id: ProviderTxId,
+    /// What the hub sent under that id.
+    pub kind: TxKind,
+    /// The account it was sent for.
+    pub account: AccountId,
+    /// The amount it was sent with, when it moves money; a provider record
+    /// with another amount or currency is not ours and is reported Unknown.
+    pub amount: Option<Money>,
+}
+
+/// What a transaction was, as the hub sent it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum TxKind {
+    /// A debit.
+    Debit,
+    /// A credit.
+    Credit,
+    /// A rollback.
+    Rollback,
+}
+
+/// What a provider says it did with a transaction.
+#[derive(Debug)]
+pub enum TxStatus {
+    /// Applied, and it stands.
+    Applied(Settlement),
+    /// Applied, then reversed.
+    RolledBack,
+    /// Refused; nothing moved.
+    Declined(DeclineReason),
+    /// The provider has no record of the id.
+    NotFound,
+    /// The status could not be learned (transport failure, malformed or
+    /// untrusted reply, or the provider has no status query).
+    Unknown(AdapterError),
 }
 
 /// A provider adapter: canonical requests in, classified outcomes out.
@@ -243,6 +326,66 @@ pub trait Adapter: Send + Sync + 'static {
     /// `Declined(NotReversible)`.
     async fn rollback(&self, req: &RollbackRequest) -> Outcome;
 
-    /// Reads an account's balance.
-    async fn balance(&self, req: &BalanceRequest) -> Result<Money, AdapterError>;
+    /// Reads an account's balance. Providers without balance queries keep
+    /// this default.
+    async fn balance(&self, req: &BalanceRequest) -> Result<Money, AdapterError> {
+        let _ = req;
+        Err(AdapterError::Unsupported)
+    }
+
+    /// Asks the provider what became of a transaction. Read-only, so safe to
+    /// repeat. Providers without status queries keep this default.
+    async fn status(&self, req: &StatusRequest) -> TxStatus {
+        let _ = req;
+        TxStatus::Unknown(AdapterError::Unsupported)
+    }
+}
+
+/// Builds adapters of one dialect from a provider's configuration. The hub
+/// keeps one factory per dialect; a provider entry names its dialect, and
+/// everything else in the entry (endpoints, keys, secrets) is handed to the
+/// factory as `settings`.
+pub trait AdapterFactory: Send + Sync + 'static {
+    /// The dialect this factory builds, as named in configuration.
+    fn dialect(&self) -> &'static str;
+
+    /// Builds an adapter from the provider's settings (a JSON object). Any
+    /// missing, unknown or invalid setting is an error naming it.
+    fn build(&self, settings: &serde_json::Value) -> Result<Arc<dyn Adapter>, SettingsError>;
+}
+
+/// A provider setting that is missing, unknown or invalid.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{field}: {reason}")]
+pub struct SettingsError {
+    /// The setting's name (empty when the whole entry is wrong).
+    pub field: String,
+    /// What is wrong with it.
+    pub reason: String,
+}
+
+impl SettingsError {
+    /// An error about `field`.
+    pub fn new(field: impl Into<String>, reason: impl Into<String>) -> Self {
+        Self {
+            field: field.into(),
+            reason: reason.into(),
+        }
+    }
+
+    /// Turns a serde error from deserializing the settings into one naming
+    /// the field where serde could tell it.
+    pub fn from_serde(e: &serde_json::Error) -> Self {
+        let text = e.to_string();
+        let field = ["unknown field `", "missing field `", "duplicate field `"]
+            .iter()
+            .find_map(|p| text.split(p).nth(1))
+            .and_then(|rest| rest.split('`').next())
+            .unwrap_or("")
+            .to_owned();
+        Self {
+            field,
+            reason: text,
+        }
+    }
 }

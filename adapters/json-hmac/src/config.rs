@@ -14,7 +14,8 @@ use crate::transformer::Endpoint;
 /// How to reach and authenticate to one json-hmac provider.
 ///
 /// `Debug` never prints the secret.
-#[derive(Clone)]
+#[derive(Clone, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct JsonHmacConfig {
     /// The provider's base URL, `http://host:port` with an optional path
     /// prefix. Only the plain `http` scheme is supported for now (the
@@ -38,28 +39,64 @@ impl fmt::Debug for JsonHmacConfig {
     }
 }
 
-/// Why a [`JsonHmacConfig`] was refused. Each message names the field.
-#[derive(Debug, thiserror::Error)]
+/// Why a [`JsonHmacConfig`] was refused. Displayed as `field: reason`
+/// ([`ConfigError::field`], [`ConfigError::reason`]).
+#[derive(Debug)]
 #[non_exhaustive]
 pub enum ConfigError {
     /// `base_url` does not parse as a URI.
-    #[error("base_url: not a valid URL")]
-    BaseUrlInvalid(#[source] InvalidUri),
+    BaseUrlInvalid(InvalidUri),
     /// `base_url` is not an `http://` URL.
-    #[error("base_url: only the http scheme is supported")]
     BaseUrlScheme,
     /// `base_url` has no host.
-    #[error("base_url: a host is required")]
     BaseUrlHost,
     /// `base_url` carries user info, a query or a fragment.
-    #[error("base_url: user info, query and fragment are not allowed")]
     BaseUrlExtra,
     /// `secret` is empty.
-    #[error("secret: must not be empty")]
     SecretEmpty,
     /// `operator` is empty or not a visible-ASCII header value.
-    #[error("operator: must be non-empty visible ASCII")]
     OperatorInvalid,
+}
+
+impl ConfigError {
+    /// The setting this error is about.
+    pub fn field(&self) -> &'static str {
+        match self {
+            ConfigError::BaseUrlInvalid(_)
+            | ConfigError::BaseUrlScheme
+            | ConfigError::BaseUrlHost
+            | ConfigError::BaseUrlExtra => "base_url",
+            ConfigError::SecretEmpty => "secret",
+            ConfigError::OperatorInvalid => "operator",
+        }
+    }
+
+    /// What is wrong with the setting, without its name.
+    pub fn reason(&self) -> &'static str {
+        match self {
+            ConfigError::BaseUrlInvalid(_) => "not a valid URL",
+            ConfigError::BaseUrlScheme => "only the http scheme is supported",
+            ConfigError::BaseUrlHost => "a host is required",
+            ConfigError::BaseUrlExtra => "user info, query and fragment are not allowed",
+            ConfigError::SecretEmpty => "must not be empty",
+            ConfigError::OperatorInvalid => "must be non-empty visible ASCII",
+        }
+    }
+}
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}: {}", self.field(), self.reason())
+    }
+}
+
+impl std::error::Error for ConfigError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            ConfigError::BaseUrlInvalid(e) => Some(e),
+            _ => None,
+        }
+    }
 }
 
 /// The provider's endpoints, resolved against a validated base URL.
@@ -69,6 +106,7 @@ pub(crate) struct Endpoints {
     credit: Uri,
     rollback: Uri,
     balance: Uri,
+    status: Uri,
 }
 
 impl Endpoints {
@@ -99,6 +137,7 @@ impl Endpoints {
             credit: join(Endpoint::Credit)?,
             rollback: join(Endpoint::Rollback)?,
             balance: join(Endpoint::Balance)?,
+            status: join(Endpoint::Status)?,
         })
     }
 
@@ -109,6 +148,7 @@ impl Endpoints {
             Endpoint::Credit => &self.credit,
             Endpoint::Rollback => &self.rollback,
             Endpoint::Balance => &self.balance,
+            Endpoint::Status => &self.status,
         }
     }
 }
@@ -136,6 +176,10 @@ mod tests {
         assert_eq!(
             endpoints.uri(Endpoint::Credit).to_string(),
             "http://provider.local/api/v1/credit"
+        );
+        assert_eq!(
+            endpoints.uri(Endpoint::Status).to_string(),
+            "http://provider.local/api/v1/status"
         );
     }
 
@@ -173,6 +217,34 @@ mod tests {
             Endpoints::parse(""),
             Err(ConfigError::BaseUrlInvalid(_))
         ));
+    }
+
+    #[test]
+    fn errors_display_as_field_then_reason() {
+        let errors = [
+            Endpoints::parse("").err(),
+            Endpoints::parse("https://provider.local").err(),
+            Endpoints::parse("http://user@provider.local").err(),
+            Some(ConfigError::BaseUrlHost),
+            Some(ConfigError::SecretEmpty),
+            Some(ConfigError::OperatorInvalid),
+        ];
+        for error in errors {
+            let Some(error) = error else {
+                panic!("a bad base_url was accepted");
+            };
+            let shown = error.to_string();
+            assert_eq!(shown, format!("{}: {}", error.field(), error.reason()));
+            assert!(!error.reason().contains(error.field()), "{shown}");
+        }
+        let invalid = Endpoints::parse("http://pro vider").err();
+        assert!(
+            invalid
+                .as_ref()
+                .and_then(std::error::Error::source)
+                .is_some(),
+            "the URI error is kept as the source"
+        );
     }
 
     #[test]

@@ -19,6 +19,10 @@
 //! | reply body over 64 KiB | `Unknown(Malformed)` |
 //! | the hub's deadline fires (the future is dropped) | nothing is returned; the hub records `Unknown` itself |
 //!
+//! A status query ([`Adapter::status`]) moves no money, so each of these is
+//! `TxStatus::Unknown` of the same error (a connect error included: the
+//! distinction is informational there).
+//!
 //! Replies are classified by the [`transformer`]; its module docs hold the
 //! full table.
 
@@ -27,8 +31,8 @@ pub mod transformer;
 mod transport;
 
 use adapter_api::{
-    Adapter, AdapterError, BalanceRequest, Descriptor, Money, MoneyRequest, Outcome,
-    RollbackRequest,
+    Adapter, AdapterError, BalanceRequest, Capabilities, Descriptor, DuplicateHabit, Money,
+    MoneyRequest, Outcome, RollbackRequest, StatusRequest, TxStatus, UnknownRollbackHabit,
 };
 use http::HeaderValue;
 
@@ -40,6 +44,28 @@ use transport::{RawReply, Transport, TransportError};
 
 /// The dialect's name, as published in the [`Descriptor`].
 pub const DIALECT: &str = "json-hmac";
+
+/// Builds json-hmac adapters from a provider's settings
+/// (`base_url`, `secret`, `operator`; see [`JsonHmacConfig`]).
+#[derive(Debug, Default, Clone, Copy)]
+pub struct Factory;
+
+impl adapter_api::AdapterFactory for Factory {
+    fn dialect(&self) -> &'static str {
+        DIALECT
+    }
+
+    fn build(
+        &self,
+        settings: &serde_json::Value,
+    ) -> Result<std::sync::Arc<dyn Adapter>, adapter_api::SettingsError> {
+        let config: JsonHmacConfig = serde_json::from_value(settings.clone())
+            .map_err(|e| adapter_api::SettingsError::from_serde(&e))?;
+        let adapter = JsonHmacAdapter::new(config)
+            .map_err(|e| adapter_api::SettingsError::new(e.field(), e.reason()))?;
+        Ok(std::sync::Arc::new(adapter))
+    }
+}
 
 /// The json-hmac adapter for one provider endpoint and operator.
 ///
@@ -92,6 +118,17 @@ fn transport_outcome(error: TransportError) -> Outcome {
     }
 }
 
+/// The error of an exchange that produced no reply, for the queries
+/// (balance, status), which move no money.
+fn transport_error(error: TransportError) -> AdapterError {
+    match error {
+        TransportError::Build(e) => AdapterError::Unrepresentable(e),
+        TransportError::Connect(e) => AdapterError::Connect(e),
+        TransportError::AfterSend(e) => AdapterError::Transport(e),
+        TransportError::TooLarge => too_large(),
+    }
+}
+
 fn too_large() -> AdapterError {
     AdapterError::Malformed(Box::new(MalformedReply::TooLarge {
         limit: transport::MAX_REPLY_BYTES,
@@ -103,8 +140,13 @@ impl Adapter for JsonHmacAdapter {
     fn descriptor(&self) -> Descriptor {
         Descriptor {
             dialect: DIALECT,
-            supports_balance: true,
-            supports_status: true,
+            capabilities: Capabilities {
+                balance: true,
+                status: true,
+            },
+            duplicates: DuplicateHabit::ReplaysOriginal,
+            rollback_of_unknown: UnknownRollbackHabit::NotFoundError,
+            default_timeout: std::time::Duration::from_secs(5),
         }
     }
 
@@ -134,10 +176,18 @@ impl Adapter for JsonHmacAdapter {
         let wire = transformer::encode_balance(req, &self.signer)?;
         match self.exchange(wire).await {
             Ok(reply) => transformer::classify_balance(req, reply.status, &reply.body),
-            Err(TransportError::Build(e)) => Err(AdapterError::Unrepresentable(e)),
-            Err(TransportError::Connect(e)) => Err(AdapterError::Connect(e)),
-            Err(TransportError::AfterSend(e)) => Err(AdapterError::Transport(e)),
-            Err(TransportError::TooLarge) => Err(too_large()),
+            Err(error) => Err(transport_error(error)),
+        }
+    }
+
+    async fn status(&self, req: &StatusRequest) -> TxStatus {
+        let wire = match transformer::encode_status(req, &self.signer) {
+            Ok(wire) => wire,
+            Err(error) => return TxStatus::Unknown(error),
+        };
+        match self.exchange(wire).await {
+            Ok(reply) => transformer::classify_status(req, reply.status, &reply.body),
+            Err(error) => TxStatus::Unknown(transport_error(error)),
         }
     }
 }
@@ -193,6 +243,94 @@ mod tests {
     }
 
     #[test]
+    fn the_factory_names_the_setting_that_is_wrong() {
+        use adapter_api::AdapterFactory;
+        use serde_json::json;
+
+        let build = |settings: serde_json::Value| Factory.build(&settings).err();
+        assert_eq!(Factory.dialect(), DIALECT);
+        assert!(
+            build(json!({
+                "base_url": "http://127.0.0.1:9",
+                "secret": "very-secret-key",
+                "operator": "hub",
+            }))
+            .is_none()
+        );
+
+        let cases = [
+            (
+                "missing secret",
+                json!({"base_url": "http://127.0.0.1:9", "operator": "hub"}),
+                "secret",
+            ),
+            (
+                "unknown field",
+                json!({
+                    "base_url": "http://127.0.0.1:9",
+                    "secret": "very-secret-key",
+                    "operator": "hub",
+                    "timeout": "5s",
+                }),
+                "timeout",
+            ),
+            (
+                "https base_url",
+                json!({
+                    "base_url": "https://127.0.0.1:9",
+                    "secret": "very-secret-key",
+                    "operator": "hub",
+                }),
+                "base_url",
+            ),
+            (
+                "empty secret",
+                json!({"base_url": "http://127.0.0.1:9", "secret": "", "operator": "hub"}),
+                "secret",
+            ),
+            (
+                "bad operator",
+                json!({
+                    "base_url": "http://127.0.0.1:9",
+                    "secret": "very-secret-key",
+                    "operator": "hub one",
+                }),
+                "operator",
+            ),
+        ];
+        for (name, settings, field) in cases {
+            let Some(error) = build(settings) else {
+                panic!("{name}: accepted");
+            };
+            assert_eq!(error.field, field, "{name}: {error}");
+            assert!(!error.reason.is_empty(), "{name}");
+        }
+
+        // A validation error's reason does not repeat the field's name.
+        let Some(error) = build(json!({
+            "base_url": "https://127.0.0.1:9",
+            "secret": "very-secret-key",
+            "operator": "hub",
+        })) else {
+            panic!("https accepted");
+        };
+        assert_eq!(error.reason, ConfigError::BaseUrlScheme.reason());
+        assert_eq!(
+            error.to_string(),
+            "base_url: only the http scheme is supported"
+        );
+        // The secret never appears in an error.
+        let Some(error) = build(json!({
+            "base_url": "ftp://x",
+            "secret": "very-secret-key",
+            "operator": "hub",
+        })) else {
+            panic!("ftp accepted");
+        };
+        assert!(!error.to_string().contains("very-secret-key"), "{error}");
+    }
+
+    #[test]
     fn debug_never_shows_the_secret() {
         let adapter = JsonHmacAdapter::new(config()).unwrap();
         let shown = format!("{adapter:?}");
@@ -207,8 +345,13 @@ mod tests {
             adapter.descriptor(),
             Descriptor {
                 dialect: "json-hmac",
-                supports_balance: true,
-                supports_status: true,
+                capabilities: Capabilities {
+                    balance: true,
+                    status: true,
+                },
+                duplicates: DuplicateHabit::ReplaysOriginal,
+                rollback_of_unknown: UnknownRollbackHabit::NotFoundError,
+                default_timeout: std::time::Duration::from_secs(5),
             }
         );
     }

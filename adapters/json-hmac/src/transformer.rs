@@ -13,12 +13,14 @@
 //! | `/v1/debit`, `/v1/credit` | `{"tx_id","account","currency","amount","round"}` (`round` omitted when the request has no reference) |
 //! | `/v1/rollback` | `{"tx_id","ref_tx_id"}` |
 //! | `/v1/balance` | `{"account","currency"}` |
+//! | `/v1/status` | `{"tx_id"}` |
 //!
 //! `X-Signature` is the lowercase hex HMAC-SHA256 of the exact body bytes
 //! under the shared secret ([`Signer`]). Amounts are integer minor units in
 //! both canonical and wire form, so conversion is the identity; a
 //! non-positive amount, an empty id or an empty account is refused as
-//! [`AdapterError::Unrepresentable`] before anything is sent.
+//! [`AdapterError::Unrepresentable`] before anything is sent (for a status
+//! query: [`TxStatus::Unknown`] of it).
 //!
 //! # Classification of replies
 //!
@@ -65,6 +67,21 @@
 //! `Err(Rejected)`, unexpected codes and bad bodies are `Err(Malformed)`, and
 //! statuses without a business answer are `Err(HttpStatus)`.
 //!
+//! Status ([`classify_status`]) checks the provider's record against what
+//! the hub sent under that id ([`StatusRequest`]). A query moves no money,
+//! so every failure is `TxStatus::Unknown` and the error only says why:
+//!
+//! | HTTP | body | status |
+//! |---|---|---|
+//! | 200 | `tx_id` = ours, `status` `"OK"`, `kind` = ours, `amount` > 0, and `amount`/`currency` = ours when the hub gave an amount | `Applied` (no balance, no `provider_ref`: the reply has neither) |
+//! | 200 | the same checks, `status` `"ROLLED_BACK"`, `kind` `"debit"` | `RolledBack` |
+//! | 200 | `"ROLLED_BACK"` for a credit or a rollback (the spec reverses only debits), another `status`, `tx_id`, `kind`, `amount` or `currency`, a non-positive amount, missing/extra/duplicate field, wrong type, non-JSON | `Unknown(Malformed)` |
+//! | 404 | `TRANSACTION_NOT_FOUND` | `NotFound` (the provider answers this for ids it refused too: nothing moved) |
+//! | 400 / 401 | `BAD_REQUEST` / `INVALID_SIGNATURE` | `Unknown(Rejected)` |
+//! | 4xx | any other code (the decline codes are no answer to a status query), or a code with another status than the spec's | `Unknown(Malformed)` |
+//! | 4xx | no parseable `{"code": ...}` body | `Unknown(HttpStatus)` |
+//! | 5xx, other | anything | `Unknown(HttpStatus)` |
+//!
 //! json-hmac has no overdraft (a debit below zero is `INSUFFICIENT_FUNDS`),
 //! so a negative balance in any reply is malformed.
 //!
@@ -75,7 +92,7 @@ use std::fmt;
 
 use adapter_api::{
     AdapterError, BalanceRequest, DeclineReason, Direction, Money, MoneyRequest, Outcome,
-    RollbackRequest, Settlement,
+    RollbackRequest, Settlement, StatusRequest, TxKind, TxStatus,
 };
 use bytes::Bytes;
 use hmac::{Hmac, Mac};
@@ -100,6 +117,8 @@ pub enum Endpoint {
     Rollback,
     /// `POST /v1/balance`.
     Balance,
+    /// `POST /v1/status`.
+    Status,
 }
 
 impl Endpoint {
@@ -110,6 +129,7 @@ impl Endpoint {
             Endpoint::Credit => "/v1/credit",
             Endpoint::Rollback => "/v1/rollback",
             Endpoint::Balance => "/v1/balance",
+            Endpoint::Status => "/v1/status",
         }
     }
 }
@@ -215,9 +235,22 @@ pub enum MalformedReply {
     /// A balance reply for another account.
     #[error("the balance reply names another account")]
     AccountMismatch,
-    /// A balance reply in another currency.
-    #[error("the balance reply is in another currency")]
+    /// A balance or status reply in another currency than the request's.
+    #[error("the reply is in another currency than the request")]
     CurrencyMismatch,
+    /// A status reply whose `status` is not one the spec gives for this
+    /// kind of transaction (only `OK`, and `ROLLED_BACK` for a debit).
+    #[error("the status reply's status is not one this transaction can have")]
+    UnexpectedStatus,
+    /// A status reply for another kind of transaction than the hub sent.
+    #[error("the status reply names another kind of transaction")]
+    KindMismatch,
+    /// A status reply with another amount than the hub sent.
+    #[error("the status reply names another amount")]
+    AmountMismatch,
+    /// A status reply with an amount that is zero or negative.
+    #[error("the status reply's amount is not positive")]
+    NonPositiveAmount,
     /// An error code that is not an answer to this operation with this HTTP
     /// status.
     #[error("HTTP {status} with code {code:?} is not an answer to this operation")]
@@ -265,6 +298,11 @@ struct RollbackBody<'a> {
 struct BalanceBody<'a> {
     account: &'a str,
     currency: &'a str,
+}
+
+#[derive(Serialize)]
+struct StatusBody<'a> {
+    tx_id: &'a str,
 }
 
 fn signed(
@@ -336,6 +374,18 @@ pub fn encode_balance(req: &BalanceRequest, signer: &Signer) -> Result<WireReque
     signed(Endpoint::Balance, &body, signer)
 }
 
+/// The wire form of a status query. Only the id is on the wire; the rest of
+/// the [`StatusRequest`] is what the reply is checked against.
+pub fn encode_status(req: &StatusRequest, signer: &Signer) -> Result<WireRequest, AdapterError> {
+    if req.tx_id.as_str().is_empty() {
+        return Err(unrepresentable(RequestError::EmptyTxId));
+    }
+    let body = StatusBody {
+        tx_id: req.tx_id.as_str(),
+    };
+    signed(Endpoint::Status, &body, signer)
+}
+
 // ----------------------------------------------------------------- replies
 
 #[derive(Deserialize)]
@@ -367,11 +417,22 @@ struct BalanceReply {
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
+struct StatusReply {
+    tx_id: String,
+    status: String,
+    kind: String,
+    amount: i64,
+    currency: String,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
 struct ErrorReply {
     code: String,
 }
 
 const STATUS_OK: &str = "OK";
+const STATUS_ROLLED_BACK: &str = "ROLLED_BACK";
 
 /// Parses a reply that must be one JSON object of exactly `T`'s fields.
 ///
@@ -395,7 +456,7 @@ fn parse_object<'a, T: Deserialize<'a>>(body: &'a [u8]) -> Result<T, MalformedRe
 
 /// What a 4xx error code means, before the operation decides.
 enum ErrorCode {
-    Declined(DeclineReason),
+    Declined(DeclineReason, &'static str),
     Rejected(&'static str),
     TransactionNotFound,
     NotReversible,
@@ -410,11 +471,21 @@ fn parse_error_code(status: u16, body: &[u8]) -> Result<ErrorCode, AdapterError>
     let code = match (status, reply.code.as_str()) {
         (400, "BAD_REQUEST") => ErrorCode::Rejected("BAD_REQUEST"),
         (401, "INVALID_SIGNATURE") => ErrorCode::Rejected("INVALID_SIGNATURE"),
-        (402, "INSUFFICIENT_FUNDS") => ErrorCode::Declined(DeclineReason::InsufficientFunds),
-        (403, "ACCOUNT_BLOCKED") => ErrorCode::Declined(DeclineReason::AccountBlocked),
-        (403, "LIMIT_EXCEEDED") => ErrorCode::Declined(DeclineReason::LimitExceeded),
-        (404, "UNKNOWN_ACCOUNT") => ErrorCode::Declined(DeclineReason::UnknownAccount),
-        (409, "WRONG_CURRENCY") => ErrorCode::Declined(DeclineReason::WrongCurrency),
+        (402, "INSUFFICIENT_FUNDS") => {
+            ErrorCode::Declined(DeclineReason::InsufficientFunds, "INSUFFICIENT_FUNDS")
+        }
+        (403, "ACCOUNT_BLOCKED") => {
+            ErrorCode::Declined(DeclineReason::AccountBlocked, "ACCOUNT_BLOCKED")
+        }
+        (403, "LIMIT_EXCEEDED") => {
+            ErrorCode::Declined(DeclineReason::LimitExceeded, "LIMIT_EXCEEDED")
+        }
+        (404, "UNKNOWN_ACCOUNT") => {
+            ErrorCode::Declined(DeclineReason::UnknownAccount, "UNKNOWN_ACCOUNT")
+        }
+        (409, "WRONG_CURRENCY") => {
+            ErrorCode::Declined(DeclineReason::WrongCurrency, "WRONG_CURRENCY")
+        }
         (404, "TRANSACTION_NOT_FOUND") => ErrorCode::TransactionNotFound,
         (409, "NOT_REVERSIBLE") => ErrorCode::NotReversible,
         _ => return Err(unexpected_code(status, &reply.code)),
@@ -456,7 +527,7 @@ pub fn classify_transfer(req: &MoneyRequest, status: u16, body: &[u8]) -> Outcom
         return Outcome::Unknown(AdapterError::HttpStatus { status });
     }
     match parse_error_code(status, body) {
-        Ok(ErrorCode::Declined(reason)) => Outcome::Declined(reason),
+        Ok(ErrorCode::Declined(reason, _)) => Outcome::Declined(reason),
         Ok(ErrorCode::Rejected(code)) => Outcome::NotProcessed(AdapterError::Rejected { code }),
         Ok(ErrorCode::TransactionNotFound) => {
             Outcome::Unknown(unexpected_code(status, "TRANSACTION_NOT_FOUND"))
@@ -504,7 +575,7 @@ pub fn classify_rollback(req: &RollbackRequest, status: u16, body: &[u8]) -> Out
         // The provider never applied the debit: nothing to reverse.
         Ok(ErrorCode::TransactionNotFound) => Outcome::Settled(Settlement::default()),
         Ok(ErrorCode::NotReversible) => Outcome::Declined(DeclineReason::NotReversible),
-        Ok(ErrorCode::Declined(reason)) => Outcome::Declined(reason),
+        Ok(ErrorCode::Declined(reason, _)) => Outcome::Declined(reason),
         Ok(ErrorCode::Rejected(code)) => Outcome::NotProcessed(AdapterError::Rejected { code }),
         Err(error) => Outcome::Unknown(error),
     }
@@ -570,10 +641,71 @@ pub fn classify_balance(
         return Err(AdapterError::HttpStatus { status });
     }
     match parse_error_code(status, body)? {
-        ErrorCode::Declined(reason) => Err(AdapterError::Declined(reason)),
+        ErrorCode::Declined(reason, _) => Err(AdapterError::Declined(reason)),
         ErrorCode::Rejected(code) => Err(AdapterError::Rejected { code }),
         ErrorCode::TransactionNotFound => Err(unexpected_code(status, "TRANSACTION_NOT_FOUND")),
         ErrorCode::NotReversible => Err(unexpected_code(status, "NOT_REVERSIBLE")),
+    }
+}
+
+/// The wire name of a [`TxKind`] in a status reply.
+fn kind_name(kind: TxKind) -> &'static str {
+    match kind {
+        TxKind::Debit => "debit",
+        TxKind::Credit => "credit",
+        TxKind::Rollback => "rollback",
+    }
+}
+
+/// Classifies the provider's reply to a status query (see the module docs
+/// for the table). Never panics, whatever `body` holds.
+pub fn classify_status(req: &StatusRequest, status: u16, body: &[u8]) -> TxStatus {
+    if status == 200 {
+        return status_record(req, body).unwrap_or_else(TxStatus::Unknown);
+    }
+    if !is_client_error(status) {
+        return TxStatus::Unknown(AdapterError::HttpStatus { status });
+    }
+    match parse_error_code(status, body) {
+        Ok(ErrorCode::TransactionNotFound) => TxStatus::NotFound,
+        Ok(ErrorCode::Rejected(code)) => TxStatus::Unknown(AdapterError::Rejected { code }),
+        // Not answers to a status query, which names no account.
+        Ok(ErrorCode::Declined(_, code)) => TxStatus::Unknown(unexpected_code(status, code)),
+        Ok(ErrorCode::NotReversible) => {
+            TxStatus::Unknown(unexpected_code(status, "NOT_REVERSIBLE"))
+        }
+        Err(error) => TxStatus::Unknown(error),
+    }
+}
+
+fn status_record(req: &StatusRequest, body: &[u8]) -> Result<TxStatus, AdapterError> {
+    let reply: StatusReply = parse_object(body).map_err(malformed)?;
+    if reply.tx_id != req.tx_id.as_str() {
+        return Err(malformed(MalformedReply::TxIdMismatch));
+    }
+    if reply.kind != kind_name(req.kind) {
+        return Err(malformed(MalformedReply::KindMismatch));
+    }
+    if reply.amount <= 0 {
+        return Err(malformed(MalformedReply::NonPositiveAmount));
+    }
+    if let Some(amount) = req.amount {
+        if reply.currency != amount.currency.code() {
+            return Err(malformed(MalformedReply::CurrencyMismatch));
+        }
+        if reply.amount != amount.minor_units {
+            return Err(malformed(MalformedReply::AmountMismatch));
+        }
+    }
+    match (reply.status.as_str(), req.kind) {
+        (STATUS_OK, _) => Ok(TxStatus::Applied(Settlement {
+            balance_after: None,
+            provider_ref: None,
+        })),
+        // The spec reverses debits only (a credit is NOT_REVERSIBLE, and a
+        // rollback is never reversed itself).
+        (STATUS_ROLLED_BACK, TxKind::Debit) => Ok(TxStatus::RolledBack),
+        _ => Err(malformed(MalformedReply::UnexpectedStatus)),
     }
 }
 

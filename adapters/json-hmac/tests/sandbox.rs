@@ -6,7 +6,8 @@ use std::time::Duration;
 
 use adapter_api::{
     AccountId, Adapter, AdapterError, BalanceRequest, Currency, DeclineReason, Direction, Money,
-    MoneyRequest, Outcome, ProviderTxId, RollbackRequest, Settlement,
+    MoneyRequest, Outcome, ProviderTxId, RollbackRequest, Settlement, StatusRequest, TxKind,
+    TxStatus,
 };
 use adapter_json_hmac::transformer::MalformedReply;
 use adapter_json_hmac::{JsonHmacAdapter, JsonHmacConfig};
@@ -91,6 +92,23 @@ fn balance_of(account: &str, currency: Currency) -> BalanceRequest {
     BalanceRequest {
         account: AccountId::new(account),
         currency,
+    }
+}
+
+fn status_of(tx_id: &str, kind: TxKind, minor_units: Option<i64>) -> StatusRequest {
+    StatusRequest {
+        tx_id: ProviderTxId::new(tx_id),
+        kind,
+        account: AccountId::new("acc-1"),
+        amount: minor_units.map(|m| Money::new(eur(), m)),
+    }
+}
+
+#[track_caller]
+fn assert_applied(status: TxStatus) {
+    match status {
+        TxStatus::Applied(settlement) => assert_eq!(settlement, Settlement::default()),
+        other => panic!("expected Applied, got {other:?}"),
     }
 }
 
@@ -526,5 +544,211 @@ async fn concurrent_calls_share_the_adapter() {
         assert!(matches!(outcome.unwrap(), Outcome::Settled(_)));
     }
     assert_eq!(sandbox.balance("acc-1"), Some(8_000));
+    sandbox.shutdown().await;
+}
+
+#[tokio::test]
+async fn status_tells_what_became_of_each_transaction() {
+    let (sandbox, adapter) = setup().await;
+    assert!(adapter.descriptor().capabilities.status);
+
+    assert_settled(adapter.transfer(&debit("d-1", 250)).await, Some(9_750));
+    assert_settled(adapter.transfer(&credit("c-1", 1_000)).await, Some(10_750));
+    assert_applied(
+        adapter
+            .status(&status_of("d-1", TxKind::Debit, Some(250)))
+            .await,
+    );
+    assert_applied(adapter.status(&status_of("d-1", TxKind::Debit, None)).await);
+    assert_applied(
+        adapter
+            .status(&status_of("c-1", TxKind::Credit, Some(1_000)))
+            .await,
+    );
+
+    // After the rollback the debit reads as rolled back, and the rollback
+    // itself as applied (with the reversed debit's amount).
+    assert_settled(
+        adapter.rollback(&rollback("r-1", "d-1", Some(250))).await,
+        Some(11_000),
+    );
+    assert!(matches!(
+        adapter
+            .status(&status_of("d-1", TxKind::Debit, Some(250)))
+            .await,
+        TxStatus::RolledBack
+    ));
+    assert_applied(
+        adapter
+            .status(&status_of("r-1", TxKind::Rollback, Some(250)))
+            .await,
+    );
+
+    // Never sent, or refused: the provider has no record that moved money.
+    assert!(matches!(
+        adapter
+            .status(&status_of("d-never", TxKind::Debit, Some(250)))
+            .await,
+        TxStatus::NotFound
+    ));
+    assert!(matches!(
+        adapter.transfer(&debit("d-big", 1_000_000)).await,
+        Outcome::Declined(DeclineReason::InsufficientFunds)
+    ));
+    assert!(matches!(
+        adapter
+            .status(&status_of("d-big", TxKind::Debit, Some(1_000_000)))
+            .await,
+        TxStatus::NotFound
+    ));
+
+    // A record that is not what the hub sent under that id is not ours.
+    for (req, why) in [
+        (status_of("d-1", TxKind::Credit, Some(250)), "kind"),
+        (status_of("c-1", TxKind::Credit, Some(999)), "amount"),
+        (
+            StatusRequest {
+                amount: Some(Money::new(usd(), 1_000)),
+                ..status_of("c-1", TxKind::Credit, None)
+            },
+            "currency",
+        ),
+    ] {
+        match adapter.status(&req).await {
+            TxStatus::Unknown(AdapterError::Malformed(source)) => {
+                assert!(source.downcast_ref::<MalformedReply>().is_some(), "{why}");
+            }
+            other => panic!("{why}: expected Unknown(Malformed), got {other:?}"),
+        }
+    }
+
+    // Queries move nothing and are not money requests.
+    assert_eq!(sandbox.balance("acc-1"), Some(11_000));
+    assert_eq!(sandbox.requests_for("d-1"), 1);
+    sandbox.shutdown().await;
+}
+
+#[tokio::test]
+async fn status_resolves_a_drop_after_commit() {
+    let (sandbox, adapter) = setup().await;
+    sandbox.set_fault(
+        Fault::new(FaultKind::DropAfterCommit)
+            .on_path("/v1/debit")
+            .times(1),
+    );
+    match adapter.transfer(&debit("d-1", 250)).await {
+        Outcome::Unknown(AdapterError::Transport(_)) => {}
+        other => panic!("expected Unknown(Transport), got {other:?}"),
+    }
+
+    // How the hub resolves the unknown outcome: the provider applied it.
+    assert_applied(
+        adapter
+            .status(&status_of("d-1", TxKind::Debit, Some(250)))
+            .await,
+    );
+    assert_eq!(sandbox.balance("acc-1"), Some(9_750));
+    assert_eq!(sandbox.requests_for("d-1"), 1, "the debit was sent once");
+
+    // The same for a rollback whose answer was lost.
+    sandbox.set_fault(
+        Fault::new(FaultKind::DropAfterCommit)
+            .on_path("/v1/rollback")
+            .times(1),
+    );
+    assert!(matches!(
+        adapter.rollback(&rollback("r-1", "d-1", Some(250))).await,
+        Outcome::Unknown(AdapterError::Transport(_))
+    ));
+    assert_applied(
+        adapter
+            .status(&status_of("r-1", TxKind::Rollback, Some(250)))
+            .await,
+    );
+    assert!(matches!(
+        adapter
+            .status(&status_of("d-1", TxKind::Debit, Some(250)))
+            .await,
+        TxStatus::RolledBack
+    ));
+    assert_eq!(sandbox.balance("acc-1"), Some(10_000));
+    sandbox.shutdown().await;
+}
+
+#[tokio::test]
+async fn status_failures_are_unknown() {
+    let (sandbox, adapter) = setup().await;
+    assert_settled(adapter.transfer(&debit("d-1", 250)).await, Some(9_750));
+    let req = status_of("d-1", TxKind::Debit, Some(250));
+
+    sandbox.set_fault(Fault::new(FaultKind::Garbage).on_path("/v1/status"));
+    assert!(matches!(
+        adapter.status(&req).await,
+        TxStatus::Unknown(AdapterError::Malformed(_))
+    ));
+    sandbox.clear_faults();
+    sandbox.set_fault(Fault::new(FaultKind::ServerErrorAfterCommit).on_path("/v1/status"));
+    assert!(matches!(
+        adapter.status(&req).await,
+        TxStatus::Unknown(AdapterError::HttpStatus { status: 500 })
+    ));
+    sandbox.clear_faults();
+    sandbox.set_fault(Fault::new(FaultKind::ErrorRate(1.0)).on_path("/v1/status"));
+    assert!(matches!(
+        adapter.status(&req).await,
+        TxStatus::Unknown(AdapterError::HttpStatus { status: 503 })
+    ));
+    sandbox.clear_faults();
+    sandbox.set_fault(Fault::new(FaultKind::DropAfterCommit).on_path("/v1/status"));
+    assert!(matches!(
+        adapter.status(&req).await,
+        TxStatus::Unknown(AdapterError::Transport(_))
+    ));
+    sandbox.clear_faults();
+
+    let wrong_secret = adapter_for(sandbox.base_url(), "not-the-secret", OPERATOR);
+    assert!(matches!(
+        wrong_secret.status(&req).await,
+        TxStatus::Unknown(AdapterError::Rejected {
+            code: "INVALID_SIGNATURE"
+        })
+    ));
+
+    // Once the provider answers again, the status is known.
+    assert_applied(adapter.status(&req).await);
+    assert_eq!(sandbox.balance("acc-1"), Some(9_750));
+    sandbox.shutdown().await;
+
+    // Nothing listening: a status query moves nothing either way.
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    drop(listener);
+    let gone = adapter_for(format!("http://{addr}"), SECRET, OPERATOR);
+    assert!(matches!(
+        gone.status(&req).await,
+        TxStatus::Unknown(AdapterError::Connect(_))
+    ));
+}
+
+#[tokio::test]
+async fn an_adapter_built_from_settings_answers_status() {
+    use adapter_api::AdapterFactory;
+
+    let (sandbox, _) = setup().await;
+    let adapter = adapter_json_hmac::Factory
+        .build(&serde_json::json!({
+            "base_url": sandbox.base_url(),
+            "secret": SECRET,
+            "operator": OPERATOR,
+        }))
+        .map_err(|e| e.to_string())
+        .unwrap();
+    assert!(adapter.descriptor().capabilities.status);
+    assert_settled(adapter.transfer(&debit("d-1", 250)).await, Some(9_750));
+    assert_applied(
+        adapter
+            .status(&status_of("d-1", TxKind::Debit, Some(250)))
+            .await,
+    );
     sandbox.shutdown().await;
 }

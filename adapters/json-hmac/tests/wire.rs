@@ -5,7 +5,7 @@
 
 use adapter_api::{
     AccountId, Adapter, AdapterError, Currency, Direction, Money, MoneyRequest, Outcome,
-    ProviderTxId,
+    ProviderTxId, StatusRequest, TxKind, TxStatus,
 };
 use adapter_json_hmac::transformer::MalformedReply;
 use adapter_json_hmac::{JsonHmacAdapter, JsonHmacConfig};
@@ -235,5 +235,66 @@ async fn a_decline_over_the_wire_is_declined() {
         adapter(base_url).transfer(&debit()).await,
         Outcome::Declined(adapter_api::DeclineReason::InsufficientFunds)
     ));
+    server.await.unwrap();
+}
+
+fn status_of_debit() -> StatusRequest {
+    StatusRequest {
+        tx_id: ProviderTxId::new("tx-1"),
+        kind: TxKind::Debit,
+        account: AccountId::new("acc-1"),
+        amount: Some(Money::new(Currency::from_code("EUR").unwrap(), 250)),
+    }
+}
+
+#[tokio::test]
+async fn a_status_query_on_the_wire_is_signed_json_from_the_operator() {
+    let body = br#"{"tx_id":"tx-1","status":"OK","kind":"debit","amount":250,"currency":"EUR"}"#;
+    let reply = http_reply(
+        "200 OK",
+        &format!("Content-Length: {}\r\n", body.len()),
+        body,
+    );
+    let (base_url, server) = one_shot(Script::Reply(reply)).await;
+    let status = adapter(format!("{base_url}/prefix"))
+        .status(&status_of_debit())
+        .await;
+    assert!(matches!(status, TxStatus::Applied(_)), "{status:?}");
+
+    let seen = server.await.unwrap();
+    let request_line = seen.head.lines().next().unwrap();
+    assert_eq!(request_line, "POST /prefix/v1/status HTTP/1.1");
+    assert_eq!(seen.header("content-type"), Some("application/json"));
+    assert_eq!(seen.header("x-operator"), Some("hub-7"));
+    assert_eq!(seen.body, br#"{"tx_id":"tx-1"}"#);
+    let mut mac = Hmac::<Sha256>::new_from_slice(SECRET.as_bytes()).unwrap();
+    mac.update(&seen.body);
+    let expected = hex::encode(mac.finalize().into_bytes());
+    assert_eq!(seen.header("x-signature"), Some(expected.as_str()));
+}
+
+#[tokio::test]
+async fn a_status_query_without_a_full_reply_is_unknown() {
+    let (base_url, server) = one_shot(Script::Close).await;
+    match adapter(base_url).status(&status_of_debit()).await {
+        TxStatus::Unknown(AdapterError::Transport(_)) => {}
+        other => panic!("expected Unknown(Transport), got {other:?}"),
+    }
+    server.await.unwrap();
+
+    let body = vec![b' '; 100 * 1024];
+    let reply = http_reply(
+        "200 OK",
+        &format!("Content-Length: {}\r\n", body.len()),
+        &body,
+    );
+    let (base_url, server) = one_shot(Script::Reply(reply)).await;
+    match adapter(base_url).status(&status_of_debit()).await {
+        TxStatus::Unknown(AdapterError::Malformed(source)) => assert!(matches!(
+            source.downcast_ref::<MalformedReply>(),
+            Some(MalformedReply::TooLarge { .. })
+        )),
+        other => panic!("expected Unknown(Malformed), got {other:?}"),
+    }
     server.await.unwrap();
 }

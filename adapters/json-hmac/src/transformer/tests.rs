@@ -4,7 +4,7 @@
 
 use super::*;
 
-use adapter_api::{AccountId, Currency, ProviderTxId};
+use adapter_api::{AccountId, Currency, ProviderTxId, StatusRequest, TxKind, TxStatus};
 use proptest::prelude::*;
 use serde_json::{Value, json};
 
@@ -42,6 +42,19 @@ fn rollback(amount: Option<i64>) -> RollbackRequest {
     RollbackRequest {
         tx_id: ProviderTxId::new("rb-1"),
         original_tx_id: ProviderTxId::new("tx-1"),
+        account: AccountId::new("acc-1"),
+        amount: amount.map(|a| Money::new(eur(), a)),
+    }
+}
+
+fn status_req(kind: TxKind, amount: Option<i64>) -> StatusRequest {
+    StatusRequest {
+        tx_id: ProviderTxId::new(if kind == TxKind::Rollback {
+            "rb-1"
+        } else {
+            "tx-1"
+        }),
+        kind,
         account: AccountId::new("acc-1"),
         amount: amount.map(|a| Money::new(eur(), a)),
     }
@@ -119,6 +132,27 @@ fn balance_body_and_signature_are_exact() {
 }
 
 #[test]
+fn status_body_and_signature_are_exact() {
+    let wire = encode_status(&status_req(TxKind::Debit, Some(250)), &signer()).unwrap();
+    assert_eq!(wire.endpoint, Endpoint::Status);
+    assert_eq!(Endpoint::Status.path(), "/v1/status");
+    // Only the id goes on the wire, whatever else the hub knows.
+    assert_eq!(&wire.body[..], br#"{"tx_id":"tx-1"}"#);
+    assert_eq!(wire.signature, independent_hmac(SECRET, &wire.body));
+    // Known answer, computed outside Rust.
+    assert_eq!(
+        wire.signature,
+        "c42c9f9c8dff31defe030a80575aea9d41177c58ce9eb6b6f8fd0eca21529e49"
+    );
+    let wire = encode_status(&status_req(TxKind::Rollback, None), &signer()).unwrap();
+    assert_eq!(&wire.body[..], br#"{"tx_id":"rb-1"}"#);
+    assert_eq!(
+        wire.signature,
+        "d5fe2c5dbf6e8adf83b6b453d0fa44baacfcf245a99ec0d7167e92bd89f538e3"
+    );
+}
+
+#[test]
 fn the_signature_depends_on_the_secret_and_every_byte() {
     let body = br#"{"account":"acc-1","currency":"EUR"}"#;
     let other = Signer::new(b"other-secret").unwrap();
@@ -188,6 +222,12 @@ fn unrepresentable_requests_are_refused_before_sending() {
         reason(encode_balance(&req, &signer()).unwrap_err()),
         RequestError::EmptyAccount.to_string()
     );
+    let mut req = status_req(TxKind::Debit, None);
+    req.tx_id = ProviderTxId::new("");
+    assert_eq!(
+        reason(encode_status(&req, &signer()).unwrap_err()),
+        RequestError::EmptyTxId.to_string()
+    );
     // The largest amount is sent as is: the conversion is the identity.
     let wire = encode_transfer(&debit(i64::MAX), &signer()).unwrap();
     let parsed: Value = serde_json::from_slice(&wire.body).unwrap();
@@ -231,6 +271,10 @@ fn kind(error: &AdapterError) -> Kind {
                 Some(MalformedReply::BadProviderRef) => "provider_ref",
                 Some(MalformedReply::AccountMismatch) => "account",
                 Some(MalformedReply::CurrencyMismatch) => "currency",
+                Some(MalformedReply::UnexpectedStatus) => "status",
+                Some(MalformedReply::KindMismatch) => "kind",
+                Some(MalformedReply::AmountMismatch) => "amount",
+                Some(MalformedReply::NonPositiveAmount) => "non-positive",
                 Some(MalformedReply::UnexpectedCode { .. }) => "code",
                 Some(MalformedReply::TooLarge { .. }) => "too large",
                 None => "?",
@@ -615,6 +659,148 @@ fn balance_replies_are_classified() {
     }
 }
 
+/// A [`TxStatus`] reduced to something comparable.
+#[derive(Debug, PartialEq)]
+enum StatusClass {
+    Applied(Settlement),
+    RolledBack,
+    Declined(DeclineReason),
+    NotFound,
+    Unknown(Kind),
+}
+
+fn status_class(status: TxStatus) -> StatusClass {
+    match status {
+        TxStatus::Applied(s) => StatusClass::Applied(s),
+        TxStatus::RolledBack => StatusClass::RolledBack,
+        TxStatus::Declined(r) => StatusClass::Declined(r),
+        TxStatus::NotFound => StatusClass::NotFound,
+        TxStatus::Unknown(e) => StatusClass::Unknown(kind(&e)),
+    }
+}
+
+fn applied() -> StatusClass {
+    StatusClass::Applied(Settlement {
+        balance_after: None,
+        provider_ref: None,
+    })
+}
+
+fn status_malformed(reason: &'static str) -> StatusClass {
+    StatusClass::Unknown(Kind::Malformed(reason))
+}
+
+#[test]
+#[rustfmt::skip]
+fn status_replies_are_classified() {
+    let req = status_req(TxKind::Debit, Some(250));
+    let ok: &[u8] = br#"{"tx_id":"tx-1","status":"OK","kind":"debit","amount":250,"currency":"EUR"}"#;
+    let mut rows: Vec<Row<StatusClass>> = vec![
+        ("applied", 200, ok, applied()),
+        ("applied, fields reordered", 200, br#"{"currency":"EUR","amount":250,"kind":"debit","status":"OK","tx_id":"tx-1"}"#, applied()),
+        ("applied, whitespace", 200, b" {\n\"tx_id\" : \"tx-1\", \"status\":\"OK\",\"kind\":\"debit\",\"amount\":250,\"currency\":\"EUR\"}\n", applied()),
+        ("rolled back", 200, br#"{"tx_id":"tx-1","status":"ROLLED_BACK","kind":"debit","amount":250,"currency":"EUR"}"#, StatusClass::RolledBack),
+        ("not found", 404, br#"{"code":"TRANSACTION_NOT_FOUND"}"#, StatusClass::NotFound),
+        // Not our transaction: another id, kind, amount or currency.
+        ("other tx_id", 200, br#"{"tx_id":"tx-2","status":"OK","kind":"debit","amount":250,"currency":"EUR"}"#, status_malformed("tx_id")),
+        ("tx_id prefix", 200, br#"{"tx_id":"tx-","status":"OK","kind":"debit","amount":250,"currency":"EUR"}"#, status_malformed("tx_id")),
+        ("rolled back, other tx_id", 200, br#"{"tx_id":"tx-2","status":"ROLLED_BACK","kind":"debit","amount":250,"currency":"EUR"}"#, status_malformed("tx_id")),
+        ("kind credit", 200, br#"{"tx_id":"tx-1","status":"OK","kind":"credit","amount":250,"currency":"EUR"}"#, status_malformed("kind")),
+        ("kind rollback", 200, br#"{"tx_id":"tx-1","status":"OK","kind":"rollback","amount":250,"currency":"EUR"}"#, status_malformed("kind")),
+        ("kind uppercase", 200, br#"{"tx_id":"tx-1","status":"OK","kind":"DEBIT","amount":250,"currency":"EUR"}"#, status_malformed("kind")),
+        ("kind unknown", 200, br#"{"tx_id":"tx-1","status":"OK","kind":"refund","amount":250,"currency":"EUR"}"#, status_malformed("kind")),
+        ("rolled back, kind credit", 200, br#"{"tx_id":"tx-1","status":"ROLLED_BACK","kind":"credit","amount":250,"currency":"EUR"}"#, status_malformed("kind")),
+        ("other amount", 200, br#"{"tx_id":"tx-1","status":"OK","kind":"debit","amount":251,"currency":"EUR"}"#, status_malformed("amount")),
+        ("amount in major units", 200, br#"{"tx_id":"tx-1","status":"OK","kind":"debit","amount":2,"currency":"EUR"}"#, status_malformed("amount")),
+        ("rolled back, other amount", 200, br#"{"tx_id":"tx-1","status":"ROLLED_BACK","kind":"debit","amount":25000,"currency":"EUR"}"#, status_malformed("amount")),
+        ("zero amount", 200, br#"{"tx_id":"tx-1","status":"OK","kind":"debit","amount":0,"currency":"EUR"}"#, status_malformed("non-positive")),
+        ("negative amount", 200, br#"{"tx_id":"tx-1","status":"OK","kind":"debit","amount":-250,"currency":"EUR"}"#, status_malformed("non-positive")),
+        ("other currency", 200, br#"{"tx_id":"tx-1","status":"OK","kind":"debit","amount":250,"currency":"USD"}"#, status_malformed("currency")),
+        ("lowercase currency", 200, br#"{"tx_id":"tx-1","status":"OK","kind":"debit","amount":250,"currency":"eur"}"#, status_malformed("currency")),
+        ("rolled back, other currency", 200, br#"{"tx_id":"tx-1","status":"ROLLED_BACK","kind":"debit","amount":250,"currency":"GBP"}"#, status_malformed("currency")),
+        // Statuses the spec does not give.
+        ("status failed", 200, br#"{"tx_id":"tx-1","status":"FAILED","kind":"debit","amount":250,"currency":"EUR"}"#, status_malformed("status")),
+        ("status lowercase", 200, br#"{"tx_id":"tx-1","status":"ok","kind":"debit","amount":250,"currency":"EUR"}"#, status_malformed("status")),
+        ("status declined", 200, br#"{"tx_id":"tx-1","status":"DECLINED","kind":"debit","amount":250,"currency":"EUR"}"#, status_malformed("status")),
+        ("status empty", 200, br#"{"tx_id":"tx-1","status":"","kind":"debit","amount":250,"currency":"EUR"}"#, status_malformed("status")),
+        // Shape.
+        ("missing currency", 200, br#"{"tx_id":"tx-1","status":"OK","kind":"debit","amount":250}"#, status_malformed("json")),
+        ("missing kind", 200, br#"{"tx_id":"tx-1","status":"OK","amount":250,"currency":"EUR"}"#, status_malformed("json")),
+        ("missing amount", 200, br#"{"tx_id":"tx-1","status":"OK","kind":"debit","currency":"EUR"}"#, status_malformed("json")),
+        ("a transfer reply", 200, br#"{"tx_id":"tx-1","status":"OK","balance":9750,"provider_ref":"hm-000123"}"#, status_malformed("json")),
+        ("extra field", 200, br#"{"tx_id":"tx-1","status":"OK","kind":"debit","amount":250,"currency":"EUR","balance":9750}"#, status_malformed("json")),
+        ("duplicate status", 200, br#"{"tx_id":"tx-1","status":"ROLLED_BACK","status":"OK","kind":"debit","amount":250,"currency":"EUR"}"#, status_malformed("json")),
+        ("amount as string", 200, br#"{"tx_id":"tx-1","status":"OK","kind":"debit","amount":"250","currency":"EUR"}"#, status_malformed("json")),
+        ("amount as float", 200, br#"{"tx_id":"tx-1","status":"OK","kind":"debit","amount":250.0,"currency":"EUR"}"#, status_malformed("json")),
+        ("amount above i64", 200, br#"{"tx_id":"tx-1","status":"OK","kind":"debit","amount":9223372036854775808,"currency":"EUR"}"#, status_malformed("json")),
+        ("kind null", 200, br#"{"tx_id":"tx-1","status":"OK","kind":null,"amount":250,"currency":"EUR"}"#, status_malformed("json")),
+        ("trailing garbage", 200, br#"{"tx_id":"tx-1","status":"OK","kind":"debit","amount":250,"currency":"EUR"}x"#, status_malformed("json")),
+        ("fields as an array", 200, br#"["tx-1","OK","debit",250,"EUR"]"#, status_malformed("not an object")),
+        // Error codes that are no answer to a status query.
+        ("not found on 400", 400, br#"{"code":"TRANSACTION_NOT_FOUND"}"#, status_malformed("code")),
+        ("not found on 410", 410, br#"{"code":"TRANSACTION_NOT_FOUND"}"#, status_malformed("code")),
+        ("not reversible", 409, br#"{"code":"NOT_REVERSIBLE"}"#, status_malformed("code")),
+        ("not found, no body", 404, b"", StatusClass::Unknown(Kind::HttpStatus(404))),
+        ("not found, html", 404, b"<h1>Not Found</h1>", StatusClass::Unknown(Kind::HttpStatus(404))),
+        ("not found, extra field", 404, br#"{"code":"TRANSACTION_NOT_FOUND","tx_id":"tx-1"}"#, StatusClass::Unknown(Kind::HttpStatus(404))),
+        ("5xx with a status body", 500, ok, StatusClass::Unknown(Kind::HttpStatus(500))),
+        ("5xx with not found", 503, br#"{"code":"TRANSACTION_NOT_FOUND"}"#, StatusClass::Unknown(Kind::HttpStatus(503))),
+    ];
+    for (name, body, reason) in garbage_200_rows() {
+        rows.push((name, 200, body, status_malformed(reason)));
+    }
+    // Declines are no answer to a status query; everything else is
+    // Unknown with the same error as for a money call.
+    for (name, status, body, expected) in common_error_rows() {
+        let expected = match expected {
+            Class::Declined(_) => status_malformed("code"),
+            Class::NotProcessed(kind) | Class::Unknown(kind) => StatusClass::Unknown(kind),
+            Class::Settled(_) => unreachable!("{name}"),
+        };
+        rows.push((name, status, body, expected));
+    }
+    for (name, status, body, expected) in rows {
+        assert_eq!(status_class(classify_status(&req, status, body)), expected, "status: {name}");
+    }
+}
+
+#[test]
+#[rustfmt::skip]
+fn status_replies_are_checked_against_the_request() {
+    let reply = |status: &str, kind: &str, amount: i64, currency: &str| {
+        format!(r#"{{"tx_id":"tx-1","status":"{status}","kind":"{kind}","amount":{amount},"currency":"{currency}"}}"#)
+    };
+    let classify = |req: &StatusRequest, body: String| status_class(classify_status(req, 200, body.as_bytes()));
+
+    // Without an amount the hub cannot check amount and currency.
+    let debit = status_req(TxKind::Debit, None);
+    assert_eq!(classify(&debit, reply("OK", "debit", 99, "USD")), applied());
+    assert_eq!(classify(&debit, reply("ROLLED_BACK", "debit", 1, "JPY")), StatusClass::RolledBack);
+    assert_eq!(classify(&debit, reply("OK", "debit", 0, "EUR")), status_malformed("non-positive"));
+    assert_eq!(classify(&debit, reply("OK", "credit", 99, "EUR")), status_malformed("kind"));
+
+    // A credit is applied, never rolled back (the spec refuses to reverse it).
+    let credit = status_req(TxKind::Credit, Some(1250));
+    assert_eq!(classify(&credit, reply("OK", "credit", 1250, "EUR")), applied());
+    assert_eq!(classify(&credit, reply("ROLLED_BACK", "credit", 1250, "EUR")), status_malformed("status"));
+    assert_eq!(classify(&credit, reply("OK", "debit", 1250, "EUR")), status_malformed("kind"));
+    assert_eq!(classify(&credit, reply("OK", "credit", 1249, "EUR")), status_malformed("amount"));
+
+    // A rollback's record carries the reversed debit's amount and currency.
+    let rollback = status_req(TxKind::Rollback, Some(250));
+    let rb = |status: &str, kind: &str| {
+        format!(r#"{{"tx_id":"rb-1","status":"{status}","kind":"{kind}","amount":250,"currency":"EUR"}}"#)
+    };
+    assert_eq!(classify(&rollback, rb("OK", "rollback")), applied());
+    assert_eq!(classify(&rollback, rb("ROLLED_BACK", "rollback")), status_malformed("status"));
+    assert_eq!(classify(&rollback, rb("OK", "debit")), status_malformed("kind"));
+    // The reversed debit's record is not the rollback's.
+    assert_eq!(classify(&rollback, reply("ROLLED_BACK", "debit", 250, "EUR")), status_malformed("tx_id"));
+    let rollback = status_req(TxKind::Rollback, None);
+    assert_eq!(classify(&rollback, rb("OK", "rollback")), applied());
+    assert_eq!(status_class(classify_status(&rollback, 404, br#"{"code":"TRANSACTION_NOT_FOUND"}"#)), StatusClass::NotFound);
+}
+
 #[test]
 fn an_unexpected_code_is_kept_short() {
     let long = format!(r#"{{"code":"{}"}}"#, "X".repeat(10_000));
@@ -746,6 +932,61 @@ fn rollback_fields(tx_id: &'static str) -> BoxedStrategy<Fields> {
             fields
         })
         .boxed()
+}
+
+/// Well-formed status replies, for `tx_id` or another transaction, with
+/// every status and kind of the spec and some that are not.
+fn status_fields(tx_id: &'static str) -> BoxedStrategy<Fields> {
+    (
+        prop_oneof![3 => Just(tx_id), 1 => Just("tx-2")],
+        prop::sample::select(vec!["OK", "OK", "ROLLED_BACK", "FAILED"]),
+        prop::sample::select(vec!["debit", "debit", "credit", "rollback", "refund"]),
+        prop_oneof![3 => Just(250i64), 1 => -5i64..500],
+        prop_oneof![3 => Just("EUR"), 1 => Just("USD")],
+    )
+        .prop_map(|(tx_id, status, kind, amount, currency)| {
+            vec![
+                ("tx_id", json!(tx_id)),
+                ("status", json!(status)),
+                ("kind", json!(kind)),
+                ("amount", json!(amount)),
+                ("currency", json!(currency)),
+            ]
+        })
+        .boxed()
+}
+
+/// An independent reading of "a status reply that is about this very
+/// transaction", through `serde_json::Value`: what it says happened.
+fn expected_status(req: &StatusRequest, body: &[u8]) -> Option<&'static str> {
+    let Ok(Value::Object(map)) = serde_json::from_slice::<Value>(body) else {
+        return None;
+    };
+    let keys = ["tx_id", "status", "kind", "amount", "currency"];
+    if map.len() != keys.len() || !keys.iter().all(|k| map.contains_key(*k)) {
+        return None;
+    }
+    let kind = match req.kind {
+        TxKind::Debit => "debit",
+        TxKind::Credit => "credit",
+        TxKind::Rollback => "rollback",
+    };
+    let amount = map.get("amount").and_then(Value::as_i64)?;
+    let currency = map.get("currency").and_then(Value::as_str)?;
+    let ours = map.get("tx_id").and_then(Value::as_str) == Some(req.tx_id.as_str())
+        && map.get("kind").and_then(Value::as_str) == Some(kind)
+        && amount > 0
+        && req
+            .amount
+            .is_none_or(|m| m.minor_units == amount && m.currency.code() == currency);
+    if !ours {
+        return None;
+    }
+    match map.get("status").and_then(Value::as_str) {
+        Some("OK") => Some("applied"),
+        Some("ROLLED_BACK") if req.kind == TxKind::Debit => Some("rolled back"),
+        _ => None,
+    }
 }
 
 /// Well-formed balance replies, for our account and currency or others.
@@ -942,6 +1183,74 @@ proptest! {
                 prop_assert!(justified);
             }
             Err(_) => prop_assert!(expected.is_none()),
+        }
+    }
+}
+
+proptest! {
+    // Replies that match the request on every field are a small share of
+    // the generated ones, and they are the ones that must not slip through.
+    #![proptest_config(ProptestConfig::with_cases(2048))]
+
+    #[test]
+    fn status_classification_is_total_and_sound(
+        status in any_status(),
+        body in any_body(|| status_fields("tx-1")),
+        kind in prop::sample::select(vec![TxKind::Debit, TxKind::Credit, TxKind::Rollback]),
+        amount in prop::option::of(prop_oneof![3 => Just(250i64), 1 => 1i64..500]),
+    ) {
+        let mut req = status_req(kind, amount);
+        // The same id for every kind, so the generated replies name it.
+        req.tx_id = ProviderTxId::new("tx-1");
+        let expected = expected_status(&req, &body).filter(|_| status == 200);
+        let not_found = status == 404 && is_code(&body, "TRANSACTION_NOT_FOUND");
+        let shown = String::from_utf8_lossy(&body);
+        match classify_status(&req, status, &body) {
+            TxStatus::Applied(settlement) => {
+                prop_assert_eq!(expected, Some("applied"), "applied on {} {:?}", status, shown);
+                prop_assert_eq!(settlement, Settlement::default());
+            }
+            TxStatus::RolledBack => {
+                prop_assert_eq!(expected, Some("rolled back"), "rolled back on {} {:?}", status, shown);
+                prop_assert_eq!(kind, TxKind::Debit);
+            }
+            TxStatus::NotFound => prop_assert!(not_found, "not found on {status} {shown:?}"),
+            TxStatus::Declined(reason) => prop_assert!(false, "declined {reason:?} on {status} {shown:?}"),
+            TxStatus::Unknown(AdapterError::Rejected { code }) => {
+                let justified = not_processed_is_justified(status, &body, &AdapterError::Rejected { code });
+                prop_assert!(justified);
+            }
+            TxStatus::Unknown(_) => {
+                prop_assert!(expected.is_none() && !not_found, "{status} {shown:?} not taken");
+            }
+        }
+    }
+
+    #[test]
+    fn garbage_is_never_a_status(
+        status in any_status(),
+        body in prop_oneof![
+            prop::collection::vec(any::<u8>(), 0..256),
+            // A valid reply cut short, or with a byte changed.
+            (any::<prop::sample::Index>(), any::<prop::sample::Index>(), any::<u8>()).prop_map(|(cut, at, byte)| {
+                let mut body = br#"{"tx_id":"tx-1","status":"OK","kind":"debit","amount":250,"currency":"EUR"}"#.to_vec();
+                if byte % 2 == 0 {
+                    body.truncate(cut.index(body.len()));
+                } else {
+                    let at = at.index(body.len());
+                    body[at] = byte;
+                }
+                body
+            }),
+        ],
+    ) {
+        let req = status_req(TxKind::Debit, Some(250));
+        let expected = expected_status(&req, &body).filter(|_| status == 200);
+        match classify_status(&req, status, &body) {
+            TxStatus::Applied(_) | TxStatus::RolledBack => {
+                prop_assert!(expected.is_some(), "{status} {:?}", String::from_utf8_lossy(&body));
+            }
+            _ => {}
         }
     }
 }
