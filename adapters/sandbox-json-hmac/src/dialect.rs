@@ -1,20 +1,20 @@
-//! The json-hmac endpoints (`POST /v1/...`): count, apply faults, check
-//! operator and signature, parse, hand the request to the ledger, and answer
-//! (or misbehave after the fact, as the faults decided).
+//! The json-hmac endpoints (`POST /v1/...`) as a [`sandbox_kit::Dialect`]:
+//! check operator and signature, parse, hand the request to the ledger, and
+//! answer; plus how this provider misbehaves under the kit's faults.
 
-use std::sync::Arc;
+use std::fmt;
 
-use axum::extract::{Extension, State};
-use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
-use axum::response::{IntoResponse, Response};
-use axum::routing::{MethodRouter, post};
-use axum::{Router, body::Bytes};
-use tracing::{debug, info};
+use sandbox_kit::{Dialect, Handled, Request, RequestClass};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
 
-use crate::faults::AfterCommit;
-use crate::server::{App, ConnControl};
+use crate::ledger::Ledger;
 use crate::signature::{OPERATOR_HEADER, SIGNATURE_HEADER, verify};
-use crate::wire::{self, ErrorCode, Reply};
+use crate::wire::{self, BalanceReply, ErrorCode, MoneyReply, Reply, RollbackReply, StatusReply};
+
+/// Appended to the `tx_id` (or account) of a reply by
+/// [`FaultKind::Tampered`](sandbox_kit::FaultKind::Tampered).
+pub const TAMPER_SUFFIX: &str = "~tampered";
 
 /// The dialect's endpoints.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -26,23 +26,25 @@ enum Endpoint {
     Status,
 }
 
-impl Endpoint {
-    const ALL: [Endpoint; 5] = [
-        Endpoint::Balance,
-        Endpoint::Debit,
-        Endpoint::Credit,
-        Endpoint::Rollback,
-        Endpoint::Status,
-    ];
+/// Every path, in [`Endpoint`] order.
+const PATHS: &[&str] = &[
+    "/v1/balance",
+    "/v1/debit",
+    "/v1/credit",
+    "/v1/rollback",
+    "/v1/status",
+];
 
-    fn path(self) -> &'static str {
-        match self {
-            Endpoint::Balance => "/v1/balance",
-            Endpoint::Debit => "/v1/debit",
-            Endpoint::Credit => "/v1/credit",
-            Endpoint::Rollback => "/v1/rollback",
-            Endpoint::Status => "/v1/status",
-        }
+impl Endpoint {
+    fn from_path(path: &str) -> Option<Self> {
+        Some(match path {
+            "/v1/balance" => Endpoint::Balance,
+            "/v1/debit" => Endpoint::Debit,
+            "/v1/credit" => Endpoint::Credit,
+            "/v1/rollback" => Endpoint::Rollback,
+            "/v1/status" => Endpoint::Status,
+            _ => return None,
+        })
     }
 
     /// Whether requests to it are counted as money requests.
@@ -54,135 +56,237 @@ impl Endpoint {
     }
 }
 
-/// The dialect's routes.
-pub(crate) fn routes() -> Router<Arc<App>> {
-    Endpoint::ALL
-        .into_iter()
-        .fold(Router::new(), |router, endpoint| {
-            router.route(endpoint.path(), route(endpoint))
-        })
+/// The json-hmac dialect for one operator: its `X-Operator` value and the
+/// shared HMAC secret. `Debug` never prints the secret.
+///
+/// Under the kit's faults it answers:
+///
+/// | fault | reply |
+/// |---|---|
+/// | `ErrorRate` | 503 `{"code":"SERVICE_UNAVAILABLE"}`, nothing processed |
+/// | `ServerErrorAfterCommit` | 500 `{"code":"INTERNAL_ERROR"}` |
+/// | `Garbage` | 200, `application/json`, the first half of the real body |
+/// | `Tampered` | see below |
+///
+/// `Tampered` (json-hmac replies are unsigned, so the reply is altered to
+/// no longer match the request): a reply that names a `tx_id` (debit,
+/// credit, rollback, status) names `<tx_id>~tampered` instead, every other
+/// byte as recorded; a balance reply names the account `<account>~tampered`.
+/// Error replies (`{"code":...}`) name nothing of the request and are sent
+/// unchanged. The json-hmac adapter refuses a debit, credit or balance
+/// reply naming another transaction or account (`Unknown`), but by the spec
+/// it takes a rollback reply naming another rollback id as the replay of an
+/// earlier rollback of the same debit (settled, balance unknown); that is
+/// true here, since the tampered rollback was applied.
+#[derive(Clone)]
+pub struct JsonHmac {
+    /// Shared HMAC secret of the one operator this sandbox knows.
+    pub secret: String,
+    /// The `X-Operator` value requests must carry, e.g. `"hub"`.
+    pub operator: String,
 }
 
-fn route(endpoint: Endpoint) -> MethodRouter<Arc<App>> {
-    post(
-        move |State(app): State<Arc<App>>,
-              conn: Option<Extension<ConnControl>>,
-              headers: HeaderMap,
-              body: Bytes| {
-            handle(app, conn.map(|Extension(c)| c), endpoint, headers, body)
-        },
-    )
+impl fmt::Debug for JsonHmac {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("JsonHmac")
+            .field("secret", &"<redacted>")
+            .field("operator", &self.operator)
+            .finish()
+    }
 }
 
-async fn handle(
-    app: Arc<App>,
-    conn: Option<ConnControl>,
-    endpoint: Endpoint,
-    headers: HeaderMap,
-    body: Bytes,
-) -> Response {
-    let path = endpoint.path();
-    let tx_id = wire::peek_tx_id(&body);
-    if endpoint.moves_money() {
-        app.stats.record(tx_id.clone());
-    }
-    let tx_id = tx_id.unwrap_or_default();
+impl Dialect for JsonHmac {
+    type Ledger = Ledger;
 
-    let plan = app.faults.plan(path);
-    if !plan.latency.is_zero() {
-        tokio::time::sleep(plan.latency).await;
-    }
-    if let Some(mut cleared) = plan.hang {
-        debug!(path, tx_id, "hanging until faults are cleared");
-        // An error means the sender is gone, which cannot happen while `app`
-        // is alive; either way the hang is over.
-        let _ = cleared.changed().await;
-    }
-    if plan.unavailable {
-        info!(path, tx_id, "fault: 503 without processing");
-        return Reply::error(ErrorCode::ServiceUnavailable).into_response();
+    fn name(&self) -> &'static str {
+        "json-hmac"
     }
 
-    let reply = process(&app, endpoint, &headers, &body);
-    info!(path, tx_id, status = reply.status.as_u16(), "answered");
+    fn paths(&self) -> &'static [&'static str] {
+        PATHS
+    }
 
-    match plan.after {
-        None => reply.into_response(),
-        Some(AfterCommit::ServerError) => {
-            info!(path, tx_id, "fault: 500 after commit");
-            Reply::error(ErrorCode::InternalError).into_response()
+    fn classify(&self, request: &Request) -> RequestClass {
+        match Endpoint::from_path(&request.path) {
+            Some(endpoint) if endpoint.moves_money() => RequestClass::Money {
+                tx_id: wire::peek_tx_id(&request.body),
+            },
+            _ => RequestClass::Query,
         }
-        Some(AfterCommit::Garbage) => {
-            info!(path, tx_id, "fault: garbage after commit");
-            garbage(&reply.body)
+    }
+
+    fn handle(&self, ledger: &mut Ledger, request: &Request) -> Handled {
+        match self.process(ledger, request) {
+            Ok(reply) => Handled::committed(reply.into()),
+            Err(code) => Handled::refused(Reply::error(code).into()),
         }
-        Some(AfterCommit::Drop) => {
-            info!(path, tx_id, "fault: connection reset after commit");
-            if let Some(conn) = conn {
-                conn.reset();
+    }
+
+    fn tamper(&self, request: &Request, reply: &sandbox_kit::Reply) -> sandbox_kit::Reply {
+        let altered = match Endpoint::from_path(&request.path) {
+            Some(Endpoint::Debit | Endpoint::Credit) => {
+                alter::<MoneyReply>(&reply.body, |r| r.tx_id.push_str(TAMPER_SUFFIX))
             }
-            // The connection task drops this future together with the
-            // socket; without a connection (router driven in memory) the
-            // request simply never gets an answer.
-            std::future::pending::<Response>().await
+            Some(Endpoint::Rollback) => {
+                alter::<RollbackReply>(&reply.body, |r| r.tx_id.push_str(TAMPER_SUFFIX))
+            }
+            Some(Endpoint::Status) => {
+                alter::<StatusReply>(&reply.body, |r| r.tx_id.push_str(TAMPER_SUFFIX))
+            }
+            Some(Endpoint::Balance) => {
+                alter::<BalanceReply>(&reply.body, |r| r.account.push_str(TAMPER_SUFFIX))
+            }
+            None => None,
+        };
+        match altered {
+            Some(body) => reply.clone().with_body(body),
+            // An error reply: nothing of the request in it.
+            None => reply.clone(),
+        }
+    }
+
+    fn unavailable(&self, _request: &Request) -> sandbox_kit::Reply {
+        Reply::error(ErrorCode::ServiceUnavailable).into()
+    }
+
+    fn server_error(&self, _request: &Request, _reply: &sandbox_kit::Reply) -> sandbox_kit::Reply {
+        Reply::error(ErrorCode::InternalError).into()
+    }
+}
+
+impl JsonHmac {
+    /// Authenticates and runs one request against the ledger. `Err` is a
+    /// refusal before the ledger (operator, signature, malformed body).
+    fn process(&self, ledger: &mut Ledger, request: &Request) -> Result<Reply, ErrorCode> {
+        self.authenticate(request)?;
+        let body = &request.body[..];
+        let reply = match Endpoint::from_path(&request.path).ok_or(ErrorCode::BadRequest)? {
+            Endpoint::Balance => ledger.balance(&wire::parse(body)?),
+            Endpoint::Debit => ledger.debit(&wire::parse(body)?),
+            Endpoint::Credit => ledger.credit(&wire::parse(body)?),
+            Endpoint::Rollback => ledger.rollback(&wire::parse(body)?),
+            Endpoint::Status => ledger.status(&wire::parse(body)?),
+        };
+        Ok(reply)
+    }
+
+    /// `X-Operator` must be present (else 400) and be the configured operator,
+    /// whose secret must have produced `X-Signature` (else 401).
+    fn authenticate(&self, request: &Request) -> Result<(), ErrorCode> {
+        let operator = request
+            .headers
+            .get(OPERATOR_HEADER)
+            .ok_or(ErrorCode::BadRequest)?
+            .to_str()
+            .map_err(|_| ErrorCode::BadRequest)?;
+        if operator.is_empty() {
+            return Err(ErrorCode::BadRequest);
+        }
+        // An operator we have no secret for cannot have signed correctly.
+        if operator != self.operator {
+            return Err(ErrorCode::InvalidSignature);
+        }
+        let signature = request
+            .header(SIGNATURE_HEADER)
+            .ok_or(ErrorCode::InvalidSignature)?;
+        if verify(self.secret.as_bytes(), &request.body, signature) {
+            Ok(())
+        } else {
+            Err(ErrorCode::InvalidSignature)
         }
     }
 }
 
-/// Authenticates and runs one request against the ledger.
-fn process(app: &App, endpoint: Endpoint, headers: &HeaderMap, body: &[u8]) -> Reply {
-    match authenticate(app, headers, body) {
-        Ok(()) => {}
-        Err(code) => return Reply::error(code),
-    }
-    let result = match endpoint {
-        Endpoint::Balance => wire::parse(body).map(|req| app.ledger().balance(&req)),
-        Endpoint::Debit => wire::parse(body).map(|req| app.ledger().debit(&req)),
-        Endpoint::Credit => wire::parse(body).map(|req| app.ledger().credit(&req)),
-        Endpoint::Rollback => wire::parse(body).map(|req| app.ledger().rollback(&req)),
-        Endpoint::Status => wire::parse(body).map(|req| app.ledger().status(&req)),
-    };
-    result.unwrap_or_else(Reply::error)
+/// Re-encodes a success reply of type `T` after `change`; `None` if the
+/// body is not a `T` (an error reply).
+fn alter<T: Serialize + DeserializeOwned>(
+    body: &[u8],
+    change: impl FnOnce(&mut T),
+) -> Option<Vec<u8>> {
+    let mut reply: T = serde_json::from_slice(body).ok()?;
+    change(&mut reply);
+    serde_json::to_vec(&reply).ok()
 }
 
-/// `X-Operator` must be present (else 400) and be the configured operator,
-/// whose secret must have produced `X-Signature` (else 401).
-fn authenticate(app: &App, headers: &HeaderMap, body: &[u8]) -> Result<(), ErrorCode> {
-    let operator = headers
-        .get(OPERATOR_HEADER)
-        .ok_or(ErrorCode::BadRequest)?
-        .to_str()
-        .map_err(|_| ErrorCode::BadRequest)?;
-    if operator.is_empty() {
-        return Err(ErrorCode::BadRequest);
-    }
-    // An operator we have no secret for cannot have signed correctly.
-    if operator != app.config.operator {
-        return Err(ErrorCode::InvalidSignature);
-    }
-    let signature = headers
-        .get(SIGNATURE_HEADER)
-        .and_then(|v| v.to_str().ok())
-        .ok_or(ErrorCode::InvalidSignature)?;
-    if verify(app.config.secret.as_bytes(), body, signature) {
-        Ok(())
-    } else {
-        Err(ErrorCode::InvalidSignature)
-    }
-}
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use sandbox_kit::{Bytes, HeaderMap, StatusCode};
 
-/// A 200 whose body is the first half of the real one: framed correctly,
-/// labelled JSON, never parseable (a proper prefix of a JSON object lacks
-/// its closing brace).
-fn garbage(body: &Bytes) -> Response {
-    let mut cut = body.slice(..body.len() / 2);
-    if cut.is_empty() {
-        cut = Bytes::from_static(b"{");
+    fn request(path: &str) -> Request {
+        Request {
+            path: path.into(),
+            query: None,
+            headers: HeaderMap::new(),
+            body: Bytes::new(),
+        }
     }
-    let mut response = (StatusCode::OK, cut).into_response();
-    response.headers_mut().insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static("application/json"),
-    );
-    response
+
+    fn dialect() -> JsonHmac {
+        JsonHmac {
+            secret: "s".into(),
+            operator: "hub".into(),
+        }
+    }
+
+    #[test]
+    fn tamper_renames_the_transaction_or_account_and_keeps_errors() {
+        let cases = [
+            (
+                "/v1/debit",
+                r#"{"tx_id":"d-1","status":"OK","balance":9750,"provider_ref":"hm-000001"}"#,
+                r#"{"tx_id":"d-1~tampered","status":"OK","balance":9750,"provider_ref":"hm-000001"}"#,
+            ),
+            (
+                "/v1/rollback",
+                r#"{"tx_id":"r-1","status":"OK","balance":10000}"#,
+                r#"{"tx_id":"r-1~tampered","status":"OK","balance":10000}"#,
+            ),
+            (
+                "/v1/status",
+                r#"{"tx_id":"d-1","status":"OK","kind":"debit","amount":250,"currency":"EUR"}"#,
+                r#"{"tx_id":"d-1~tampered","status":"OK","kind":"debit","amount":250,"currency":"EUR"}"#,
+            ),
+            (
+                "/v1/balance",
+                r#"{"account":"acc-1","currency":"EUR","balance":10000}"#,
+                r#"{"account":"acc-1~tampered","currency":"EUR","balance":10000}"#,
+            ),
+            (
+                "/v1/debit",
+                r#"{"code":"INSUFFICIENT_FUNDS"}"#,
+                r#"{"code":"INSUFFICIENT_FUNDS"}"#,
+            ),
+        ];
+        for (path, real, tampered) in cases {
+            let reply = sandbox_kit::Reply::json(StatusCode::OK, real.to_owned());
+            let out = dialect().tamper(&request(path), &reply);
+            assert_eq!(out.status, reply.status);
+            assert_eq!(out.headers, reply.headers);
+            assert_eq!(&out.body[..], tampered.as_bytes(), "{path}");
+        }
+    }
+
+    #[test]
+    fn only_debit_credit_and_rollback_are_money() {
+        for (path, money) in [
+            ("/v1/debit", true),
+            ("/v1/credit", true),
+            ("/v1/rollback", true),
+            ("/v1/status", false),
+            ("/v1/balance", false),
+        ] {
+            let class = dialect().classify(&request(path));
+            assert_eq!(matches!(class, RequestClass::Money { .. }), money, "{path}");
+        }
+    }
+
+    #[test]
+    fn debug_redacts_the_secret() {
+        let shown = format!("{:?}", dialect());
+        assert!(
+            shown.contains("redacted") && !shown.contains("\"s\""),
+            "{shown}"
+        );
+    }
 }

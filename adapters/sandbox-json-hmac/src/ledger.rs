@@ -2,20 +2,19 @@
 //! has answered together with the exact reply it gave.
 //!
 //! All business rules of the json-hmac dialect live here, as plain
-//! synchronous methods. The server holds the [`Ledger`] behind one mutex and
-//! calls one method per request, so checking a transaction id, moving money
-//! and recording the reply happen atomically: two requests with the same
-//! `tx_id` can never both apply.
+//! synchronous methods. The kit holds the [`Ledger`] behind one mutex and
+//! the dialect calls one method per request with it locked, so checking a
+//! transaction id, moving money and recording the reply happen atomically:
+//! two requests with the same `tx_id` can never both apply.
 
 use std::collections::{BTreeMap, HashMap};
 
-use axum::http::StatusCode;
-use bytes::Bytes;
+use sandbox_kit::{AccountSeed, Bytes, StatusCode};
 use serde::{Deserialize, Serialize};
 
 use crate::wire::{
     BalanceReply, BalanceRequest, ErrorCode, MoneyReply, MoneyRequest, Reply, RollbackReply,
-    RollbackRequest, StatusReply, StatusRequest,
+    RollbackRequest, STATUS_OK, StatusReply, StatusRequest,
 };
 
 /// What a transaction id was used for.
@@ -248,8 +247,8 @@ impl Ledger {
             return Reply::error(ErrorCode::WrongCurrency);
         }
         Reply::ok(&BalanceReply {
-            account: &req.account,
-            currency: &account.currency,
+            account: req.account.clone(),
+            currency: account.currency.clone(),
             balance: account.balance,
         })
     }
@@ -270,7 +269,7 @@ impl Ledger {
             return Reply::error(ErrorCode::TransactionNotFound);
         };
         let status = match record.state {
-            TxState::Applied => "OK",
+            TxState::Applied => STATUS_OK,
             TxState::RolledBack => "ROLLED_BACK",
             TxState::Declined | TxState::Duplicate => {
                 return Reply::error(ErrorCode::TransactionNotFound);
@@ -278,11 +277,11 @@ impl Ledger {
         };
         match (record.amount, record.currency.as_deref()) {
             (Some(amount), Some(currency)) => Reply::ok(&StatusReply {
-                tx_id: &record.tx_id,
-                status,
-                kind: record.kind.wire_name(),
+                tx_id: record.tx_id.clone(),
+                status: status.to_owned(),
+                kind: record.kind.wire_name().to_owned(),
                 amount,
-                currency,
+                currency: currency.to_owned(),
             }),
             // Every applied record carries both; answer as a provider bug.
             _ => Reply::error(ErrorCode::InternalError),
@@ -342,8 +341,8 @@ impl Ledger {
             return self.decline(record, ErrorCode::LimitExceeded);
         };
         let reply = Reply::ok(&RollbackReply {
-            tx_id: &req.tx_id,
-            status: "OK",
+            tx_id: req.tx_id.clone(),
+            status: STATUS_OK.to_owned(),
             balance: new_balance,
         });
         if reply.status != StatusCode::OK {
@@ -379,10 +378,10 @@ impl Ledger {
         };
         let provider_ref = format!("hm-{sequence:06}");
         let reply = Reply::ok(&MoneyReply {
-            tx_id: &req.tx_id,
-            status: "OK",
+            tx_id: req.tx_id.clone(),
+            status: STATUS_OK.to_owned(),
             balance: new_balance,
-            provider_ref: &provider_ref,
+            provider_ref: provider_ref.clone(),
         });
         if reply.status != StatusCode::OK {
             return reply;
@@ -450,6 +449,37 @@ impl Ledger {
         record.reply = String::from_utf8_lossy(&reply.body).into_owned();
         self.index.insert(record.tx_id.clone(), self.records.len());
         self.records.push(record);
+    }
+}
+
+impl sandbox_kit::Ledger for Ledger {
+    type Snapshot = LedgerSnapshot;
+
+    fn seed(&mut self, seed: &AccountSeed) {
+        Self::seed(
+            self,
+            &seed.account,
+            &seed.currency,
+            seed.balance,
+            seed.blocked,
+            seed.limit,
+        );
+    }
+
+    fn block(&mut self, account: &str) -> bool {
+        Self::block(self, account)
+    }
+
+    fn set_limit(&mut self, account: &str, limit: Option<i64>) -> bool {
+        Self::set_limit(self, account, limit)
+    }
+
+    fn balance(&self, account: &str) -> Option<i64> {
+        self.balance_of(account)
+    }
+
+    fn snapshot(&self) -> LedgerSnapshot {
+        Self::snapshot(self)
     }
 }
 

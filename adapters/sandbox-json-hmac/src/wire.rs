@@ -5,9 +5,7 @@
 //! the hub's adapter, so a misreading of the spec shows up as a disagreement
 //! between the two instead of passing silently on both sides.
 
-use axum::http::{HeaderValue, StatusCode, header};
-use axum::response::{IntoResponse, Response};
-use bytes::Bytes;
+use sandbox_kit::{Bytes, StatusCode};
 use serde::de::{DeserializeOwned, Error as _};
 use serde::{Deserialize, Deserializer, Serialize};
 
@@ -118,54 +116,57 @@ pub fn peek_tx_id(body: &[u8]) -> Option<String> {
 }
 
 /// `200` reply to a balance query.
-#[derive(Debug, Serialize)]
-pub struct BalanceReply<'a> {
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BalanceReply {
     /// Account id.
-    pub account: &'a str,
+    pub account: String,
     /// The account's currency.
-    pub currency: &'a str,
+    pub currency: String,
     /// Balance in minor units.
     pub balance: i64,
 }
 
 /// `200` reply to a debit or credit.
-#[derive(Debug, Serialize)]
-pub struct MoneyReply<'a> {
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MoneyReply {
     /// The request's transaction id.
-    pub tx_id: &'a str,
+    pub tx_id: String,
     /// Always `"OK"`.
-    pub status: &'static str,
+    pub status: String,
     /// Balance after the movement.
     pub balance: i64,
     /// This provider's reference, `hm-000123`.
-    pub provider_ref: &'a str,
+    pub provider_ref: String,
 }
 
 /// `200` reply to a rollback.
-#[derive(Debug, Serialize)]
-pub struct RollbackReply<'a> {
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RollbackReply {
     /// The rollback's transaction id.
-    pub tx_id: &'a str,
+    pub tx_id: String,
     /// Always `"OK"`.
-    pub status: &'static str,
+    pub status: String,
     /// Balance after the reversal.
     pub balance: i64,
 }
 
 /// `200` reply to a status query.
-#[derive(Debug, Serialize)]
-pub struct StatusReply<'a> {
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StatusReply {
     /// The transaction asked about.
-    pub tx_id: &'a str,
+    pub tx_id: String,
     /// `"OK"` or `"ROLLED_BACK"`.
-    pub status: &'static str,
+    pub status: String,
     /// `"debit"`, `"credit"` or `"rollback"`.
-    pub kind: &'static str,
+    pub kind: String,
     /// Amount in minor units.
     pub amount: i64,
     /// ISO 4217 code.
-    pub currency: &'a str,
+    pub currency: String,
 }
+
+/// `"OK"`, the status of every successful reply.
+pub const STATUS_OK: &str = "OK";
 
 /// Every error code this provider answers with. The first nine are the
 /// spec's; the last two are the bodies of the 5xx replies fault injection
@@ -254,14 +255,10 @@ impl Reply {
     }
 }
 
-impl IntoResponse for Reply {
-    fn into_response(self) -> Response {
-        let mut response = (self.status, self.body).into_response();
-        response.headers_mut().insert(
-            header::CONTENT_TYPE,
-            HeaderValue::from_static("application/json"),
-        );
-        response
+impl From<Reply> for sandbox_kit::Reply {
+    /// Every json-hmac reply is JSON.
+    fn from(reply: Reply) -> Self {
+        sandbox_kit::Reply::json(reply.status, reply.body)
     }
 }
 

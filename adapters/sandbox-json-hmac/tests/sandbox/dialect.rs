@@ -379,16 +379,3 @@ async fn counters_count_every_money_request_and_only_those() {
     assert_eq!(sandbox.requests_for("z"), 0);
     assert_eq!(sandbox.money_requests(), 5);
 }
-
-#[tokio::test]
-async fn shutdown_stops_serving() {
-    let sandbox = start().await;
-    let addr = sandbox.addr();
-    assert_eq!(
-        sandbox.base_url(),
-        format!("http://127.0.0.1:{}", addr.port())
-    );
-    assert!(tokio::net::TcpStream::connect(addr).await.is_ok());
-    sandbox.shutdown().await;
-    assert!(tokio::net::TcpStream::connect(addr).await.is_err());
-}

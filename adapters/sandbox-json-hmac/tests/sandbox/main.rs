@@ -2,7 +2,9 @@
 //! ephemeral ports, with a tiny hand-written HTTP/1.1 client.
 
 mod common;
+mod compat;
 mod concurrency;
 mod control;
 mod dialect;
 mod faults;
+mod samples;

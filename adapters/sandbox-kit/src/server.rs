@@ -1,11 +1,13 @@
-//! The HTTP server: shared state, the router assembled from the dialect and
-//! control routes, and a hand-written accept loop.
+//! The HTTP server: shared state, the router assembled from the dialect's
+//! paths and the control routes, and a hand-written accept loop.
 //!
 //! Connections are served with hyper directly (not `axum::serve`) so that a
 //! handler can reset its own connection: every request carries a
 //! [`ConnControl`] for the connection it came on, which is how
 //! drop-after-commit closes the socket without sending a reply.
 
+use std::collections::HashSet;
+use std::io;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
@@ -24,43 +26,73 @@ use tower::Service;
 use tracing::{debug, warn};
 
 use crate::faults::Faults;
-use crate::ledger::Ledger;
 use crate::stats::Stats;
-use crate::{SandboxConfig, control, dialect};
+use crate::{Dialect, control, handler};
 
 /// Everything the handlers share.
-#[derive(Debug)]
-pub(crate) struct App {
-    pub config: SandboxConfig,
-    pub ledger: Mutex<Ledger>,
+pub(crate) struct App<D: Dialect> {
+    pub dialect: D,
+    pub control: bool,
+    pub ledger: Mutex<D::Ledger>,
     pub faults: Faults,
     pub stats: Stats,
 }
 
-impl App {
-    pub fn new(config: SandboxConfig) -> Self {
+impl<D: Dialect> App<D> {
+    pub fn new(dialect: D, control: bool) -> Self {
         App {
-            config,
-            ledger: Mutex::new(Ledger::default()),
+            dialect,
+            control,
+            ledger: Mutex::new(D::Ledger::default()),
             faults: Faults::default(),
             stats: Stats::default(),
         }
     }
 
     /// The ledger, locked. Never hold the guard across an `.await`.
-    pub fn ledger(&self) -> MutexGuard<'_, Ledger> {
+    pub fn ledger(&self) -> MutexGuard<'_, D::Ledger> {
         self.ledger.lock().unwrap_or_else(PoisonError::into_inner)
     }
 }
 
-/// The whole application: the dialect, plus the control surface when the
-/// configuration enables it (otherwise `/control/...` is a plain 404).
-pub(crate) fn router(app: Arc<App>) -> Router {
-    let mut router = dialect::routes();
-    if app.config.control {
-        router = router.merge(control::routes());
+/// The whole application: the dialect's paths, plus the control surface
+/// when enabled (otherwise `/control/...` is a plain 404). Refuses paths
+/// axum could not route or would panic on.
+pub(crate) fn router<D: Dialect>(app: Arc<App<D>>) -> io::Result<Router> {
+    let paths = app.dialect.paths();
+    check_paths(paths)?;
+    let mut router = paths.iter().fold(Router::new(), |router, path| {
+        router.route(path, handler::route::<D>())
+    });
+    if app.control {
+        router = router.merge(control::routes::<D>());
     }
-    router.with_state(app)
+    Ok(router.with_state(app))
+}
+
+fn check_paths(paths: &[&str]) -> io::Result<()> {
+    let invalid = |path: &str, why: &str| {
+        io::Error::new(
+            io::ErrorKind::InvalidInput,
+            format!("dialect path {path:?} {why}"),
+        )
+    };
+    let mut seen = HashSet::new();
+    for &path in paths {
+        if !path.starts_with('/') {
+            return Err(invalid(path, "does not start with /"));
+        }
+        if path.contains([':', '*', '{', '}']) {
+            return Err(invalid(path, "holds a route pattern character"));
+        }
+        if path == "/control" || path.starts_with("/control/") {
+            return Err(invalid(path, "is under /control"));
+        }
+        if !seen.insert(path) {
+            return Err(invalid(path, "appears twice"));
+        }
+    }
+    Ok(())
 }
 
 /// Lets a handler abort the connection its request came on.
@@ -191,5 +223,27 @@ impl AsyncWrite for ResettableStream {
 
     fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
         Pin::new(&mut self.get_mut().inner).poll_shutdown(cx)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn paths_are_checked() {
+        assert!(check_paths(&["/v1/debit", "/bet.html", "/api/user/balance"]).is_ok());
+        for bad in [
+            &["v1/debit"][..],
+            &["/v1/:id"],
+            &["/v1/{id}"],
+            &["/v1/*rest"],
+            &["/control/seed"],
+            &["/control"],
+            &["/a", "/a"],
+        ] {
+            let error = check_paths(bad).expect_err("refused");
+            assert_eq!(error.kind(), io::ErrorKind::InvalidInput, "{bad:?}");
+        }
     }
 }

@@ -1,7 +1,8 @@
-//! Fault injection: ways this provider misbehaves on purpose, switched on and
-//! off at run time by a test.
+//! Fault injection: ways a provider misbehaves on purpose, switched on and
+//! off at run time by a test. Dialect-agnostic: where a misbehaviour needs a
+//! body, the [`Dialect`](crate::Dialect) hooks supply it.
 //!
-//! Each active [`Fault`] applies to the dialect endpoints (`/v1/...`, never
+//! Each active [`Fault`] applies to the dialect's paths (never
 //! `/control/...`), optionally only to one path and only to the next N
 //! requests on it. When a request arrives every matching fault is consulted
 //! once, in the order the faults were set, and a plan for that request is
@@ -9,8 +10,9 @@
 //! and at most one after-commit misbehaviour (the first matching one). Every
 //! matching fault with a `remaining` count uses up one, whether or not it
 //! ended up deciding anything (an `ErrorRate` coin that came up "no" still
-//! counts). Randomness comes from a per-fault seeded generator, so a run is
-//! reproducible.
+//! counts, and so does an after-commit fault on a request the dialect
+//! refused before its books, to which it does not apply). Randomness comes
+//! from a per-fault seeded generator, so a run is reproducible.
 
 use std::mem::discriminant;
 use std::sync::{Mutex, MutexGuard, PoisonError};
@@ -26,7 +28,12 @@ pub const DEFAULT_SEED: u64 = 0x5eed;
 
 /// One kind of misbehaviour. In JSON (the control surface): `{"latency":"250ms"}`,
 /// `{"error_rate":0.5}`, `"hang"`, `"drop_after_commit"`,
-/// `"server_error_after_commit"`, `"garbage"`.
+/// `"server_error_after_commit"`, `"garbage"`, `"tampered"`.
+///
+/// The after-commit kinds (the last four) fire only when the dialect's
+/// books took the request ([`Handled::committed`](crate::Handled::committed));
+/// a request refused before (signature, malformed body) gets its real
+/// refusal.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum FaultKind {
@@ -34,9 +41,10 @@ pub enum FaultKind {
     /// signature check and before the ledger). The request is then handled
     /// normally.
     Latency(#[serde(with = "humantime_serde")] Duration),
-    /// With this probability (0.0 to 1.0) answers 503
-    /// `{"code":"SERVICE_UNAVAILABLE"}` without processing: nothing is
-    /// applied, nothing recorded. A client may safely retry.
+    /// With this probability (0.0 to 1.0) answers without processing:
+    /// nothing is applied, nothing recorded, and the reply is
+    /// [`Dialect::unavailable`](crate::Dialect::unavailable)'s (by default
+    /// a 503 with an empty body). A client may safely retry.
     ErrorRate(f64),
     /// Accepts the request and answers nothing until the faults are cleared
     /// ([`crate::Sandbox::clear_faults`] or `DELETE /control/faults`); then
@@ -45,20 +53,31 @@ pub enum FaultKind {
     Hang,
     /// Processes the request (applies it to the ledger and records its
     /// reply), then resets the connection (TCP RST) without sending a byte
-    /// of the reply. A retry with the same `tx_id` gets the recorded reply.
+    /// of the reply. A retry with the same transaction id gets whatever the
+    /// dialect answers a duplicate with (typically the recorded reply).
     DropAfterCommit,
-    /// Processes the request (applies and records it), then answers 500
-    /// `{"code":"INTERNAL_ERROR"}` instead of the recorded reply.
+    /// Processes the request (applies and records it), then answers with
+    /// [`Dialect::server_error`](crate::Dialect::server_error) instead of
+    /// the real reply (by default a 500 with an empty body).
     ServerErrorAfterCommit,
-    /// Processes the request (applies and records it), then answers 200 with
-    /// the first half of the real reply: `Content-Type: application/json`,
-    /// a correct `Content-Length`, a body that is not valid JSON.
+    /// Processes the request (applies and records it), then answers with
+    /// [`Dialect::garbage`](crate::Dialect::garbage) instead of the real
+    /// reply: by default 200 with the real headers, a correct
+    /// `Content-Length` and the first half of the real body (not valid
+    /// JSON).
     Garbage,
+    /// Processes the request (applies and records it), then answers with
+    /// [`Dialect::tamper`](crate::Dialect::tamper)'s version of the real
+    /// reply: well formed, but not trustworthy as the answer to this
+    /// request (signed with a wrong key, or naming another transaction,
+    /// account, currency, amount or balance; each dialect documents which).
+    Tampered,
 }
 
 /// A fault with its scope. Build one with [`Fault::new`] and the builder
 /// methods, or send it as JSON to `POST /control/faults`:
-/// `{"kind":"hang","path":"/v1/debit","remaining":1}`.
+/// `{"kind":"hang","path":"/v1/debit","remaining":1}`. Paths are the
+/// dialect's own (`/v1/debit`, `/api/transaction/bet`, `/bet.html`).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Fault {
     /// What happens.
@@ -138,6 +157,7 @@ pub(crate) enum AfterCommit {
     Drop,
     ServerError,
     Garbage,
+    Tampered,
 }
 
 /// What the faults decided for one request, fixed when it arrived.
@@ -235,6 +255,9 @@ impl Faults {
                 FaultKind::Garbage => {
                     plan.after.get_or_insert(AfterCommit::Garbage);
                 }
+                FaultKind::Tampered => {
+                    plan.after.get_or_insert(AfterCommit::Tampered);
+                }
             }
         }
         active.retain(|a| a.fault.remaining != Some(0));
@@ -319,6 +342,16 @@ mod tests {
         );
         let hang: Fault = serde_json::from_str(r#"{"kind":"hang"}"#).expect("valid fault json");
         assert_eq!(hang, Fault::new(FaultKind::Hang));
+        let tampered: Fault =
+            serde_json::from_str(r#"{"kind":"tampered","path":"/bet.html"}"#).expect("valid");
+        assert_eq!(
+            tampered,
+            Fault::new(FaultKind::Tampered).on_path("/bet.html")
+        );
+        assert_eq!(
+            serde_json::to_string(&Fault::new(FaultKind::Tampered)).expect("serializes"),
+            r#"{"kind":"tampered"}"#
+        );
         let rate: Fault =
             serde_json::from_str(r#"{"kind":{"error_rate":0.25},"seed":9}"#).expect("valid");
         assert_eq!(rate, Fault::new(FaultKind::ErrorRate(0.25)).seeded(9));

@@ -1,6 +1,6 @@
-//! Request counters for tests: how many money requests (debit, credit,
-//! rollback) arrived, in total and per `tx_id`, replays and refused ones
-//! included.
+//! Request counters for tests: how many money requests (as the dialect
+//! [classifies](crate::Dialect::classify) them) arrived, in total and per
+//! transaction id, replays and refused ones included.
 
 use std::collections::BTreeMap;
 use std::sync::{Mutex, MutexGuard, PoisonError};
@@ -13,9 +13,9 @@ use serde::{Deserialize, Serialize};
 /// counted too; balance and status queries are not money requests.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RequestStats {
-    /// Every request to `/v1/debit`, `/v1/credit` or `/v1/rollback`.
+    /// Every money request (debit, credit, rollback in the dialect's names).
     pub money_requests: u64,
-    /// Those whose body had a string `tx_id`, by that id.
+    /// Those whose transaction id could be read, by that id.
     pub by_tx_id: BTreeMap<String, u64>,
 }
 
@@ -38,7 +38,7 @@ impl Stats {
         }
     }
 
-    /// Money requests received with this `tx_id`.
+    /// Money requests received with this transaction id.
     pub fn requests_for(&self, tx_id: &str) -> u64 {
         self.lock().by_tx_id.get(tx_id).copied().unwrap_or(0)
     }
