@@ -1,0 +1,267 @@
+//! Configuration of the form-md5 adapter, validated once at construction.
+//!
+//! [`FormMd5Config`] is what an operator writes; `Endpoints` is what the
+//! adapter keeps after validation: one ready URI per provider endpoint, so no
+//! URL is ever parsed on the money path.
+
+use std::fmt;
+
+use http::Uri;
+use http::uri::InvalidUri;
+
+use crate::transformer::Endpoint;
+
+/// How to reach and authenticate to one form-md5 provider.
+///
+/// `Debug` never prints the secret.
+#[derive(Clone, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FormMd5Config {
+    /// The provider's base URL, `http://host:port` with an optional path
+    /// prefix. Only the plain `http` scheme is supported for now (the
+    /// sandbox providers and a provider behind a local TLS-terminating proxy
+    /// speak it); an `https` URL is refused at construction.
+    pub base_url: String,
+    /// The shared secret the provider issued, appended to the hashed
+    /// parameters. Must not be empty.
+    pub secret: String,
+    /// Our id at the provider, sent as `providerId` in every request. Must
+    /// not be empty nor hold control characters.
+    pub provider_id: String,
+}
+
+impl fmt::Debug for FormMd5Config {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("FormMd5Config")
+            .field("base_url", &self.base_url)
+            .field("secret", &"<redacted>")
+            .field("provider_id", &self.provider_id)
+            .finish()
+    }
+}
+
+/// Why a [`FormMd5Config`] was refused. Displayed as `field: reason`
+/// ([`ConfigError::field`], [`ConfigError::reason`]).
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum ConfigError {
+    /// `base_url` does not parse as a URI.
+    BaseUrlInvalid(InvalidUri),
+    /// `base_url` is not an `http://` URL.
+    BaseUrlScheme,
+    /// `base_url` has no host.
+    BaseUrlHost,
+    /// `base_url` carries user info, a query or a fragment.
+    BaseUrlExtra,
+    /// `secret` is empty.
+    SecretEmpty,
+    /// `provider_id` is empty or holds control characters.
+    ProviderIdInvalid,
+}
+
+impl ConfigError {
+    /// The setting this error is about.
+    pub fn field(&self) -> &'static str {
+        match self {
+            ConfigError::BaseUrlInvalid(_)
+            | ConfigError::BaseUrlScheme
+            | ConfigError::BaseUrlHost
+            | ConfigError::BaseUrlExtra => "base_url",
+            ConfigError::SecretEmpty => "secret",
+            ConfigError::ProviderIdInvalid => "provider_id",
+        }
+    }
+
+    /// What is wrong with the setting, without its name.
+    pub fn reason(&self) -> &'static str {
+        match self {
+            ConfigError::BaseUrlInvalid(_) => "not a valid URL",
+            ConfigError::BaseUrlScheme => "only the http scheme is supported",
+            ConfigError::BaseUrlHost => "a host is required",
+            ConfigError::BaseUrlExtra => "user info, query and fragment are not allowed",
+            ConfigError::SecretEmpty => "must not be empty",
+            ConfigError::ProviderIdInvalid => "must be non-empty, without control characters",
+        }
+    }
+}
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}: {}", self.field(), self.reason())
+    }
+}
+
+impl std::error::Error for ConfigError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            ConfigError::BaseUrlInvalid(e) => Some(e),
+            _ => None,
+        }
+    }
+}
+
+/// The provider's endpoints, resolved against a validated base URL.
+#[derive(Clone, Debug)]
+pub(crate) struct Endpoints {
+    bet: Uri,
+    result: Uri,
+    refund: Uri,
+    balance: Uri,
+}
+
+impl Endpoints {
+    /// Validates `base_url` and derives every endpoint from it.
+    pub(crate) fn parse(base_url: &str) -> Result<Self, ConfigError> {
+        if base_url.contains(['?', '#']) {
+            return Err(ConfigError::BaseUrlExtra);
+        }
+        let uri: Uri = base_url.parse().map_err(ConfigError::BaseUrlInvalid)?;
+        if uri.scheme_str() != Some("http") {
+            return Err(ConfigError::BaseUrlScheme);
+        }
+        let authority = uri.authority().ok_or(ConfigError::BaseUrlHost)?;
+        if authority.as_str().contains('@') {
+            return Err(ConfigError::BaseUrlExtra);
+        }
+        if authority.host().is_empty() {
+            return Err(ConfigError::BaseUrlHost);
+        }
+        let prefix = uri.path().trim_end_matches('/');
+        let join = |endpoint: Endpoint| -> Result<Uri, ConfigError> {
+            format!("http://{authority}{prefix}{}", endpoint.path())
+                .parse()
+                .map_err(ConfigError::BaseUrlInvalid)
+        };
+        Ok(Self {
+            bet: join(Endpoint::Bet)?,
+            result: join(Endpoint::Result)?,
+            refund: join(Endpoint::Refund)?,
+            balance: join(Endpoint::Balance)?,
+        })
+    }
+
+    /// The full URI of `endpoint`.
+    pub(crate) fn uri(&self, endpoint: Endpoint) -> &Uri {
+        match endpoint {
+            Endpoint::Bet => &self.bet,
+            Endpoint::Result => &self.result,
+            Endpoint::Refund => &self.refund,
+            Endpoint::Balance => &self.balance,
+        }
+    }
+}
+
+/// Checks `provider_id`: non-empty, no control characters (it is hashed
+/// and sent in every request).
+pub(crate) fn check_provider_id(provider_id: &str) -> Result<(), ConfigError> {
+    if provider_id.is_empty() || provider_id.chars().any(char::is_control) {
+        return Err(ConfigError::ProviderIdInvalid);
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn endpoints_join_the_base_url() {
+        let endpoints = Endpoints::parse("http://127.0.0.1:8080").unwrap();
+        assert_eq!(
+            endpoints.uri(Endpoint::Bet).to_string(),
+            "http://127.0.0.1:8080/bet.html"
+        );
+        let endpoints = Endpoints::parse("http://provider.local/api/").unwrap();
+        assert_eq!(
+            endpoints.uri(Endpoint::Refund).to_string(),
+            "http://provider.local/api/refund.html"
+        );
+        assert_eq!(
+            endpoints.uri(Endpoint::Balance).to_string(),
+            "http://provider.local/api/balance.html"
+        );
+        assert_eq!(
+            endpoints.uri(Endpoint::Result).to_string(),
+            "http://provider.local/api/result.html"
+        );
+    }
+
+    #[test]
+    fn bad_base_urls_are_refused() {
+        let cases = [
+            ("https://provider.local", "scheme"),
+            ("provider.local:80", "scheme"),
+            ("/v1", "scheme"),
+            ("http://user:pw@provider.local", "extra"),
+            ("http://provider.local/?a=b", "extra"),
+            ("http://provider.local/#x", "extra"),
+            ("http://pro vider", "invalid"),
+            ("", "invalid"),
+        ];
+        for (url, expected) in cases {
+            let got = match Endpoints::parse(url) {
+                Err(ConfigError::BaseUrlScheme) => "scheme",
+                Err(ConfigError::BaseUrlExtra) => "extra",
+                Err(ConfigError::BaseUrlInvalid(_)) => "invalid",
+                Err(ConfigError::BaseUrlHost) => "host",
+                Err(other) => panic!("{url:?}: {other}"),
+                Ok(_) => "accepted",
+            };
+            assert_eq!(got, expected, "{url:?}");
+        }
+    }
+
+    #[test]
+    fn provider_ids_are_checked() {
+        assert!(check_provider_id("op1").is_ok());
+        assert!(check_provider_id("op 1/ü").is_ok());
+        assert!(matches!(
+            check_provider_id(""),
+            Err(ConfigError::ProviderIdInvalid)
+        ));
+        assert!(matches!(
+            check_provider_id("op\n1"),
+            Err(ConfigError::ProviderIdInvalid)
+        ));
+    }
+
+    #[test]
+    fn errors_display_as_field_then_reason() {
+        let errors = [
+            Endpoints::parse("").err(),
+            Endpoints::parse("https://provider.local").err(),
+            Endpoints::parse("http://user@provider.local").err(),
+            Some(ConfigError::BaseUrlHost),
+            Some(ConfigError::SecretEmpty),
+            Some(ConfigError::ProviderIdInvalid),
+        ];
+        for error in errors {
+            let Some(error) = error else {
+                panic!("a bad base_url was accepted");
+            };
+            let shown = error.to_string();
+            assert_eq!(shown, format!("{}: {}", error.field(), error.reason()));
+            assert!(!error.reason().contains(error.field()), "{shown}");
+        }
+        let invalid = Endpoints::parse("http://pro vider").err();
+        assert!(
+            invalid
+                .as_ref()
+                .and_then(std::error::Error::source)
+                .is_some(),
+            "the URI error is kept as the source"
+        );
+    }
+
+    #[test]
+    fn debug_hides_the_secret() {
+        let config = FormMd5Config {
+            base_url: "http://127.0.0.1:1".into(),
+            secret: "s3cr3t-value".into(),
+            provider_id: "op-1".into(),
+        };
+        let shown = format!("{config:?}");
+        assert!(!shown.contains("s3cr3t-value"), "{shown}");
+        assert!(shown.contains("op-1"), "{shown}");
+    }
+}
