@@ -10,7 +10,6 @@ use std::time::Duration;
 
 use figment::Figment;
 use figment::providers::{Env, Format, Serialized, Toml};
-use secrecy::SecretString;
 use serde::{Deserialize, Serialize};
 
 use crate::domain::{PartnerId, ProviderId};
@@ -57,31 +56,225 @@ pub struct JournalConfig {
     pub path: PathBuf,
 }
 
-/// One provider.
+/// One provider: which dialect its adapter speaks, the per-call timeout, and
+/// the adapter's own settings (endpoints, keys, secrets), which the dialect's
+/// factory validates.
 #[derive(Debug, Clone, Deserialize, Serialize)]
-#[serde(deny_unknown_fields)]
 pub struct ProviderConfig {
-    /// The dialect its adapter speaks.
-    pub dialect: Dialect,
-    /// Base URL of its API (`http://host:port`).
-    pub base_url: String,
-    /// Shared signing secret.
-    #[serde(serialize_with = "redacted")]
-    pub secret: SecretString,
-    /// Our operator id at the provider.
-    pub operator: String,
+    /// The dialect its adapter speaks (`json-hmac`, `json-rsa`, `form-md5`).
+    pub dialect: String,
     /// Longest a single provider call may take before its outcome is
-    /// Unknown.
-    #[serde(with = "humantime_serde")]
-    pub timeout: Duration,
+    /// Unknown; the adapter's default when absent.
+    #[serde(default, with = "humantime_serde::option")]
+    pub timeout: Option<Duration>,
+    /// The circuit breaker of each endpoint.
+    #[serde(default)]
+    pub breaker: BreakerConfig,
+    /// Retries of calls that provably moved nothing.
+    #[serde(default)]
+    pub retry: RetryConfig,
+    /// Most calls in flight to this provider; more are refused at once.
+    #[serde(default = "default_concurrency")]
+    pub concurrency: usize,
+    /// Active health checks of each endpoint.
+    #[serde(default)]
+    pub health: HealthConfig,
+    /// A backup endpoint of the same provider (same ledger): adapter
+    /// settings that replace the primary's (typically `base_url`). It takes
+    /// traffic while the primary is unhealthy or its breaker is open, and a
+    /// call only after the primary provably did nothing with it.
+    #[serde(default)]
+    pub backup: Option<Settings>,
+    /// Everything else in the entry, for the adapter.
+    #[serde(flatten)]
+    pub settings: Settings,
 }
 
-/// Provider dialects with a built-in adapter.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum Dialect {
-    /// JSON bodies, HMAC-SHA256 signatures, minor units.
-    JsonHmac,
+fn default_concurrency() -> usize {
+    64
+}
+
+/// When an endpoint's breaker opens, and for how long.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct BreakerConfig {
+    /// Open after this many failures in a row (NotProcessed or Unknown).
+    pub consecutive_failures: u32,
+    /// Open when the success rate over `window` falls below this (0 to 1)...
+    pub min_success_rate: f64,
+    /// ...with at least this many calls in the window.
+    pub min_requests: u32,
+    /// The success-rate window (whole seconds, at least 1).
+    #[serde(with = "humantime_serde")]
+    pub window: Duration,
+    /// First open period; each further opening doubles it, with jitter.
+    #[serde(with = "humantime_serde")]
+    pub open_base: Duration,
+    /// Longest open period.
+    #[serde(with = "humantime_serde")]
+    pub open_max: Duration,
+}
+
+impl Default for BreakerConfig {
+    fn default() -> Self {
+        Self {
+            consecutive_failures: 5,
+            min_success_rate: 0.5,
+            min_requests: 20,
+            window: Duration::from_secs(10),
+            open_base: Duration::from_millis(500),
+            open_max: Duration::from_secs(30),
+        }
+    }
+}
+
+/// Retries of calls that provably moved nothing (and of read-only queries).
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct RetryConfig {
+    /// Attempts per call, the first included.
+    pub max_attempts: u32,
+    /// Backoff before the first retry is drawn from zero to this (full
+    /// jitter); it doubles per retry.
+    #[serde(with = "humantime_serde")]
+    pub backoff_base: Duration,
+    /// Longest backoff.
+    #[serde(with = "humantime_serde")]
+    pub backoff_max: Duration,
+    /// Retries may add at most this fraction of recent calls (0 to 1)...
+    pub budget_ratio: f32,
+    /// ...plus this many retries per second.
+    pub budget_min_per_second: u32,
+    /// The window the budget counts recent calls over (1 to 60 s).
+    #[serde(with = "humantime_serde")]
+    pub budget_window: Duration,
+}
+
+impl Default for RetryConfig {
+    fn default() -> Self {
+        Self {
+            max_attempts: 3,
+            backoff_base: Duration::from_millis(25),
+            backoff_max: Duration::from_millis(500),
+            budget_ratio: 0.2,
+            budget_min_per_second: 5,
+            budget_window: Duration::from_secs(10),
+        }
+    }
+}
+
+/// Active health checks: a cheap read (a balance query of a probe account)
+/// whose well-formed answer, even a refusal, shows the provider is serving.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct HealthConfig {
+    /// Time between checks.
+    #[serde(with = "humantime_serde")]
+    pub interval: Duration,
+    /// Longest a check may take.
+    #[serde(with = "humantime_serde")]
+    pub timeout: Duration,
+    /// Failed checks in a row that make an endpoint unhealthy.
+    pub unhealthy_after: u32,
+    /// Passed checks in a row that make it healthy again.
+    pub healthy_after: u32,
+    /// Account the probe asks about (need not exist).
+    pub probe_account: String,
+    /// Currency of the probe.
+    pub probe_currency: String,
+}
+
+impl Default for HealthConfig {
+    fn default() -> Self {
+        Self {
+            interval: Duration::from_secs(5),
+            timeout: Duration::from_secs(1),
+            unhealthy_after: 2,
+            healthy_after: 2,
+            probe_account: "hub-health-probe".into(),
+            probe_currency: "EUR".into(),
+        }
+    }
+}
+
+impl ProviderConfig {
+    fn validate_resilience(&self) -> Result<(), (&'static str, &'static str)> {
+        let (b, r, h) = (&self.breaker, &self.retry, &self.health);
+        let checks: [(bool, &'static str, &'static str); 12] = [
+            (
+                b.consecutive_failures >= 1,
+                "breaker.consecutive_failures",
+                "must be at least 1",
+            ),
+            (
+                (0.0..=1.0).contains(&b.min_success_rate),
+                "breaker.min_success_rate",
+                "must be between 0 and 1",
+            ),
+            (
+                b.window >= Duration::from_secs(1),
+                "breaker.window",
+                "must be at least 1s",
+            ),
+            (
+                !b.open_base.is_zero(),
+                "breaker.open_base",
+                "must be positive",
+            ),
+            (
+                b.open_max >= b.open_base,
+                "breaker.open_max",
+                "must be at least breaker.open_base",
+            ),
+            (
+                r.max_attempts >= 1,
+                "retry.max_attempts",
+                "must be at least 1",
+            ),
+            (
+                r.backoff_max >= r.backoff_base,
+                "retry.backoff_max",
+                "must be at least retry.backoff_base",
+            ),
+            (
+                (0.0..=1.0).contains(&r.budget_ratio),
+                "retry.budget_ratio",
+                "must be between 0 and 1",
+            ),
+            (
+                (Duration::from_secs(1)..=Duration::from_secs(60)).contains(&r.budget_window),
+                "retry.budget_window",
+                "must be between 1s and 60s",
+            ),
+            (self.concurrency >= 1, "concurrency", "must be at least 1"),
+            (
+                !h.interval.is_zero() && !h.timeout.is_zero(),
+                "health.interval",
+                "interval and timeout must be positive",
+            ),
+            (
+                h.unhealthy_after >= 1 && h.healthy_after >= 1,
+                "health.unhealthy_after",
+                "thresholds must be at least 1",
+            ),
+        ];
+        match checks.iter().find(|(ok, _, _)| !ok) {
+            Some((_, field, reason)) => Err((field, reason)),
+            None => Ok(()),
+        }
+    }
+}
+
+/// A provider's adapter settings. They hold secrets, so `Debug` shows only
+/// the setting names.
+#[derive(Clone, Default, Deserialize, Serialize)]
+#[serde(transparent)]
+pub struct Settings(pub serde_json::Map<String, serde_json::Value>);
+
+impl std::fmt::Debug for Settings {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_set().entries(self.0.keys()).finish()
+    }
 }
 
 /// One partner.
@@ -90,10 +283,6 @@ pub enum Dialect {
 pub struct PartnerConfig {
     /// Providers this partner may use.
     pub providers: Vec<String>,
-}
-
-fn redacted<S: serde::Serializer>(_: &SecretString, s: S) -> Result<S::Ok, S::Error> {
-    s.serialize_str("[redacted]")
 }
 
 impl Default for Config {
@@ -162,18 +351,14 @@ impl Config {
         for (name, p) in &self.providers {
             ProviderId::parse(name)
                 .map_err(|e| invalid(format!("providers.{name}"), &e.to_string()))?;
-            if !p.base_url.starts_with("http://") {
-                return Err(invalid(
-                    format!("providers.{name}.base_url"),
-                    "must be an http:// URL",
-                ));
-            }
-            if p.timeout.is_zero() {
+            if p.timeout.is_some_and(|t| t.is_zero()) {
                 return Err(invalid(
                     format!("providers.{name}.timeout"),
                     "must be positive",
                 ));
             }
+            p.validate_resilience()
+                .map_err(|(field, reason)| invalid(format!("providers.{name}.{field}"), reason))?;
         }
         for (name, p) in &self.partners {
             PartnerId::parse(name)
@@ -218,7 +403,9 @@ mod tests {
         .unwrap();
         assert_eq!(cfg.server.listen.port(), 7000);
         assert_eq!(cfg.server.shutdown_grace, Duration::from_secs(10));
-        assert_eq!(cfg.providers["sb"].timeout, Duration::from_secs(2));
+        assert_eq!(cfg.providers["sb"].timeout, Some(Duration::from_secs(2)));
+        assert_eq!(cfg.providers["sb"].dialect, "json-hmac");
+        assert_eq!(cfg.providers["sb"].settings.0["operator"], "hub");
     }
 
     #[test]
@@ -232,19 +419,15 @@ mod tests {
             err.to_string().contains("partners.p1.providers[0]"),
             "{err}"
         );
-        let err = with_toml(&PROVIDER.replace("http://", "ftp://")).unwrap_err();
-        assert!(err.to_string().contains("providers.sb.base_url"), "{err}");
+        let err = with_toml(&PROVIDER.replace("\"2s\"", "\"0s\"")).unwrap_err();
+        assert!(err.to_string().contains("providers.sb.timeout"), "{err}");
     }
 
     #[test]
     fn secrets_do_not_print() {
         let cfg = with_toml(PROVIDER).unwrap();
-        assert!(!format!("{cfg:?}").contains("secret = \"s\""));
-        let shown = toml_like(&cfg);
-        assert!(shown.contains("[redacted]"), "{shown}");
-    }
-
-    fn toml_like(cfg: &Config) -> String {
-        format!("{:?}", figment::Provider::data(&Serialized::defaults(cfg)))
+        let shown = format!("{cfg:?}");
+        assert!(shown.contains("\"secret\""), "{shown}");
+        assert!(!shown.contains("\"s\""), "{shown}");
     }
 }

@@ -15,12 +15,12 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use adapter_api::{
-    AccountId, Adapter, BalanceRequest, Currency, Direction, Money, MoneyRequest, Outcome,
-    RollbackRequest,
+    AccountId, BalanceRequest, Currency, Direction, Money, MoneyRequest, Outcome, RollbackRequest,
 };
 use tokio::sync::watch;
 use tokio::time::Instant;
 use tokio_util::task::TaskTracker;
+use tower::ServiceExt;
 
 use crate::domain::{
     Account, IdempotencyKey, PartnerId, ProviderId, Reference, TransactionId, TxKind, TxRecord,
@@ -29,6 +29,9 @@ use crate::domain::{
 use crate::error::HubError;
 use crate::journal::{
     Begin, Intent, Journal, Lookup, Recorded, RollbackBegin, RollbackIntent, RollbackTarget,
+};
+use crate::resilience::{
+    BoxError, BreakerState, CallError, Endpoint, Operation, ProviderCall, ProviderService, Reply,
 };
 
 /// Wall-clock time source, injectable for tests.
@@ -50,13 +53,86 @@ impl Clock for SystemClock {
     }
 }
 
-/// A configured provider: its adapter and how long one call may take.
+/// A configured provider: its resilience stack over its endpoints.
 #[derive(Clone)]
 pub struct Provider {
-    /// The adapter speaking its dialect.
-    pub adapter: Arc<dyn Adapter>,
-    /// Longest one provider call may take before its outcome is Unknown.
-    pub timeout: Duration,
+    /// Calls go through here: bulkhead, retries, failover, breakers.
+    pub service: ProviderService,
+    /// The endpoints (primary first), for health checks and reporting.
+    pub endpoints: Vec<Endpoint>,
+    /// How to check the endpoints' health.
+    pub health: crate::config::HealthConfig,
+    /// The currency of health probes.
+    pub probe_currency: Currency,
+}
+
+impl Provider {
+    /// Whether any endpoint can take calls now.
+    pub fn is_serving(&self) -> bool {
+        self.endpoints
+            .iter()
+            .any(|e| e.health.is_healthy() && e.breaker.state() != BreakerState::Open)
+    }
+}
+
+/// Why the resilience stack did not call the provider: nothing moved.
+#[derive(Debug)]
+enum Refused {
+    /// The endpoint's breaker is open.
+    CircuitOpen(Duration),
+    /// The provider's bulkhead is full.
+    Overloaded,
+    /// No time was left to start an attempt.
+    NoTimeLeft,
+}
+
+impl Refused {
+    fn from_box(e: BoxError) -> Self {
+        match e.downcast_ref::<CallError>() {
+            Some(CallError::CircuitOpen { retry_after }) => Refused::CircuitOpen(*retry_after),
+            Some(CallError::NoTimeLeft) => Refused::NoTimeLeft,
+            None => {
+                if !e.is::<tower::load_shed::error::Overloaded>() {
+                    // No layer has another error; whatever it is, it came
+                    // before sending.
+                    tracing::error!(error = %e, "unexpected error from the provider stack");
+                }
+                Refused::Overloaded
+            }
+        }
+    }
+
+    fn into_error(self, provider: &ProviderId) -> HubError {
+        match self {
+            Refused::CircuitOpen(retry_after) => HubError::ProviderUnavailable {
+                provider: provider.clone(),
+                retry_after: Some(retry_after),
+            },
+            Refused::Overloaded => HubError::ProviderOverloaded {
+                provider: provider.clone(),
+            },
+            Refused::NoTimeLeft => HubError::DeadlineExceeded,
+        }
+    }
+}
+
+/// Sends a money operation through the provider's stack.
+async fn call(provider: &Provider, op: Operation, answer_by: Instant) -> Result<Outcome, Refused> {
+    let reply = provider
+        .service
+        .clone()
+        .oneshot(ProviderCall { op, answer_by })
+        .await;
+    match reply {
+        Ok(Reply::Moved(o)) => Ok(o),
+        Ok(other) => {
+            // A money operation always gets a money reply; anything else is
+            // a bug, and the outcome must be treated as unknown.
+            tracing::error!(reply = ?other, "money call got a non-money reply");
+            Ok(Outcome::Unknown(adapter_api::AdapterError::Unsupported))
+        }
+        Err(e) => Err(Refused::from_box(e)),
+    }
 }
 
 /// A validated debit or credit.
@@ -155,6 +231,11 @@ impl Engine {
         &self.inner.journal
     }
 
+    /// The configured providers.
+    pub fn providers(&self) -> &HashMap<ProviderId, Provider> {
+        &self.inner.providers
+    }
+
     /// Whether `provider` is configured.
     pub fn has_provider(&self, provider: &ProviderId) -> bool {
         self.inner.providers.contains_key(provider)
@@ -218,7 +299,7 @@ impl Engine {
         };
         let engine = self.clone();
         self.run_detached(partner, &id, answer_by, async move {
-            engine.run_transfer(intent, provider).await
+            engine.run_transfer(intent, provider, answer_by).await
         })
         .await
     }
@@ -241,7 +322,7 @@ impl Engine {
         };
         let engine = self.clone();
         self.run_detached(partner, &id, answer_by, async move {
-            engine.run_rollback(intent).await
+            engine.run_rollback(intent, answer_by).await
         })
         .await
     }
@@ -300,7 +381,12 @@ impl Engine {
         }
     }
 
-    async fn run_transfer(&self, intent: Intent, provider: Provider) -> Result<Answer, HubError> {
+    async fn run_transfer(
+        &self,
+        intent: Intent,
+        provider: Provider,
+        answer_by: Instant,
+    ) -> Result<Answer, HubError> {
         let tx = match self.inner.journal.begin(intent).await? {
             Begin::Started(tx) => tx,
             Begin::Existing(tx) => return Ok(Answer { tx, replay: true }),
@@ -318,22 +404,20 @@ impl Engine {
             amount,
             reference: tx.reference.clone(),
         };
-        let outcome =
-            match tokio::time::timeout(provider.timeout, provider.adapter.transfer(&req)).await {
-                Ok(o) => o,
-                Err(_) => Outcome::Unknown(adapter_api::AdapterError::Transport(
-                    "provider call timed out".into(),
-                )),
-            };
-        self.finish(&tx, outcome).await
+        let result = call(&provider, Operation::Transfer(req), answer_by).await;
+        self.finish(&tx, result).await
     }
 
-    async fn run_rollback(&self, intent: RollbackIntent) -> Result<Answer, HubError> {
+    async fn run_rollback(
+        &self,
+        intent: RollbackIntent,
+        answer_by: Instant,
+    ) -> Result<Answer, HubError> {
         // The debit may be in flight: wait for it, then decide again.
         for _ in 0..3 {
             match self.inner.journal.begin_rollback(intent.clone()).await? {
                 RollbackBegin::Started { rollback, original } => {
-                    return self.send_rollback(rollback, *original).await;
+                    return self.send_rollback(rollback, *original, answer_by).await;
                 }
                 RollbackBegin::Existing(tx) => return Ok(Answer { tx, replay: true }),
                 RollbackBegin::Closed(tx) => return Ok(Answer { tx, replay: false }),
@@ -369,6 +453,7 @@ impl Engine {
         &self,
         rollback: TxRecord,
         original: TxRecord,
+        answer_by: Instant,
     ) -> Result<Answer, HubError> {
         let provider = self.provider(&rollback.provider)?.clone();
         let req = RollbackRequest {
@@ -377,14 +462,8 @@ impl Engine {
             account: AccountId::new(original.account.clone()),
             amount: original.amount,
         };
-        let outcome =
-            match tokio::time::timeout(provider.timeout, provider.adapter.rollback(&req)).await {
-                Ok(o) => o,
-                Err(_) => Outcome::Unknown(adapter_api::AdapterError::Transport(
-                    "provider call timed out".into(),
-                )),
-            };
-        if let Outcome::Declined(adapter_api::DeclineReason::NotReversible) = outcome {
+        let result = call(&provider, Operation::Rollback(req), answer_by).await;
+        if let Ok(Outcome::Declined(adapter_api::DeclineReason::NotReversible)) = result {
             self.inner
                 .journal
                 .record(
@@ -395,11 +474,28 @@ impl Engine {
                 .await?;
             return Err(HubError::NotReversible);
         }
-        self.finish(&rollback, outcome).await
+        self.finish(&rollback, result).await
     }
 
-    /// Journals an attempt's outcome and turns it into the answer.
-    async fn finish(&self, tx: &TxRecord, outcome: Outcome) -> Result<Answer, HubError> {
+    /// Journals an attempt's outcome and turns it into the answer. A call
+    /// the stack refused (breaker open, bulkhead full, no time left) moved
+    /// nothing: it is journaled FAILED and answered with why.
+    async fn finish(
+        &self,
+        tx: &TxRecord,
+        result: Result<Outcome, Refused>,
+    ) -> Result<Answer, HubError> {
+        let outcome = match result {
+            Ok(o) => o,
+            Err(refused) => {
+                tracing::warn!(transaction = %tx.id, provider = %tx.provider, reason = ?refused, "not sent");
+                self.inner
+                    .journal
+                    .record(&tx.id, Recorded::Failed, self.now_us())
+                    .await?;
+                return Err(refused.into_error(&tx.provider));
+            }
+        };
         tracing::info!(
             transaction = %tx.id,
             provider = %tx.provider,
@@ -430,6 +526,7 @@ impl Engine {
         if tx.state == TxState::Failed {
             return Err(HubError::ProviderUnavailable {
                 provider: tx.provider,
+                retry_after: None,
             });
         }
         Ok(Answer { tx, replay: false })
@@ -448,25 +545,30 @@ impl Engine {
             account: AccountId::new(account.as_str()),
             currency,
         };
-        let limit = Instant::now() + provider.timeout;
-        let call = provider.adapter.balance(&req);
-        match tokio::time::timeout_at(limit.min(answer_by), call).await {
-            Ok(Ok(m)) => Ok(m),
-            Ok(Err(adapter_api::AdapterError::Declined(reason))) => {
+        let reply = provider
+            .service
+            .clone()
+            .oneshot(ProviderCall {
+                op: Operation::Balance(req),
+                answer_by,
+            })
+            .await;
+        match reply {
+            Ok(Reply::Balance(Ok(m))) => Ok(m),
+            Ok(Reply::Balance(Err(adapter_api::AdapterError::Declined(reason)))) => {
                 Err(HubError::ProviderRefused {
                     provider: provider_id.clone(),
                     reason: crate::service::decline_reason_code(reason),
                 })
             }
-            Ok(Err(e)) => {
-                tracing::warn!(provider = %provider_id, error = %e, "balance query failed");
+            Ok(other) => {
+                tracing::warn!(provider = %provider_id, reply = ?other, "balance query failed");
                 Err(HubError::ProviderUnavailable {
                     provider: provider_id.clone(),
+                    retry_after: None,
                 })
             }
-            Err(_) => Err(HubError::ProviderUnavailable {
-                provider: provider_id.clone(),
-            }),
+            Err(e) => Err(Refused::from_box(e).into_error(provider_id)),
         }
     }
 

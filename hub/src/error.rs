@@ -58,6 +58,14 @@ pub enum HubError {
     ProviderUnavailable {
         /// The provider.
         provider: ProviderId,
+        /// When trying again makes sense, if known (an open breaker).
+        retry_after: Option<Duration>,
+    },
+    /// Too many calls are in flight to the provider; nothing moved.
+    #[error("provider {provider} is at its concurrency limit; nothing moved")]
+    ProviderOverloaded {
+        /// The provider.
+        provider: ProviderId,
     },
     /// The provider refused a query.
     #[error("provider {provider} refused: {reason}")]
@@ -136,10 +144,18 @@ impl HubError {
                 d.set_retry_info(Some(Duration::from_millis(200)));
                 (Code::Aborted, d)
             }
-            HubError::ProviderUnavailable { provider } => {
+            HubError::ProviderUnavailable {
+                provider,
+                retry_after,
+            } => {
                 let mut d = info("PROVIDER_UNAVAILABLE", provider_meta(provider));
-                d.set_retry_info(Some(Duration::from_millis(500)));
+                d.set_retry_info(Some(retry_after.unwrap_or(Duration::from_millis(500))));
                 (Code::Unavailable, d)
+            }
+            HubError::ProviderOverloaded { provider } => {
+                let mut d = info("PROVIDER_OVERLOADED", provider_meta(provider));
+                d.set_retry_info(Some(Duration::from_millis(100)));
+                (Code::ResourceExhausted, d)
             }
             HubError::ProviderRefused { provider, reason } => (
                 Code::FailedPrecondition,

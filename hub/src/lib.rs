@@ -5,7 +5,7 @@
 //! `main.rs` only parses arguments; everything here can be driven by tests.
 //! Module map: [`config`] (layered, validated configuration), [`domain`]
 //! (ids and records), [`journal`] (durable store), [`engine`] (the money
-//! path), [`auth`] (API keys), [`service`] (the settlement contract),
+//! path), [`registry`] (dialects and providers from config), [`auth`] (API keys), [`service`] (the settlement contract),
 //! [`server`] (assembly and shutdown), [`demo`] (the one-command demo),
 //! [`error`] (errors and their gRPC status).
 
@@ -16,5 +16,7 @@ pub mod domain;
 pub mod engine;
 pub mod error;
 pub mod journal;
+pub mod registry;
+pub mod resilience;
 pub mod server;
 pub mod service;

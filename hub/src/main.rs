@@ -107,7 +107,12 @@ async fn demo() -> anyhow::Result<()> {
     let listener = tokio::net::TcpListener::bind(config.server.listen)
         .await
         .with_context(|| format!("cannot listen on {}", config.server.listen))?;
-    let hub = Hub::with_journal(&config, journal, Arc::new(SystemClock))?;
+    let hub = Hub::with_journal(
+        &config,
+        journal,
+        Arc::new(SystemClock),
+        Arc::new(hub::resilience::SeededJitter::from_entropy()),
+    )?;
     println!(
         "hub demo on {} (plaintext)\n  partner: {}\n  api key: {}\n  provider: {} (json-hmac sandbox at {})\n  accounts: {}\n  journal: {}",
         config.server.listen,

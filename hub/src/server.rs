@@ -10,17 +10,18 @@ use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
 use hub_proto::settlement::v1::settlement_service_server::SettlementServiceServer;
-use secrecy::ExposeSecret;
 use tokio::net::TcpListener;
 use tokio_stream::wrappers::TcpListenerStream;
 use tokio_util::sync::CancellationToken;
 use tonic_health::ServingStatus;
 
 use crate::auth::{AuthLayer, Authenticator};
-use crate::config::{Config, Dialect};
+use crate::config::{Config, ConfigError};
 use crate::domain::{PartnerId, ProviderId};
-use crate::engine::{Clock, Engine, Provider, SystemClock};
+use crate::engine::{Clock, Engine, SystemClock};
 use crate::journal::{Journal, SqliteJournal};
+use crate::registry::Registry;
+use crate::resilience::{HealthChecker, Jitter, SeededJitter};
 use crate::service::{Settlement, Timing};
 
 /// The gRPC service name partners call.
@@ -32,15 +33,9 @@ const CLOSE_GRACE: std::time::Duration = std::time::Duration::from_secs(2);
 /// Why the hub could not start or stopped badly.
 #[derive(Debug, thiserror::Error)]
 pub enum ServeError {
-    /// A provider's adapter could not be built from its configuration.
-    #[error("providers.{provider}: {source}")]
-    Provider {
-        /// The provider's name.
-        provider: String,
-        /// What its adapter said.
-        #[source]
-        source: Box<dyn std::error::Error + Send + Sync>,
-    },
+    /// The configuration does not describe a hub that can run.
+    #[error(transparent)]
+    Config(#[from] ConfigError),
     /// The journal could not be opened.
     #[error("journal: {0}")]
     Journal(#[from] crate::journal::JournalError),
@@ -64,7 +59,12 @@ impl Hub {
     /// Builds the hub from `config`, opening the journal file it names.
     pub fn from_config(config: &Config) -> Result<Self, ServeError> {
         let journal: Arc<dyn Journal> = Arc::new(SqliteJournal::open(&config.journal.path)?);
-        Self::with_journal(config, journal, Arc::new(SystemClock))
+        Self::with_journal(
+            config,
+            journal,
+            Arc::new(SystemClock),
+            Arc::new(SeededJitter::from_entropy()),
+        )
     }
 
     /// Builds the hub from `config` over an existing journal.
@@ -72,37 +72,14 @@ impl Hub {
         config: &Config,
         journal: Arc<dyn Journal>,
         clock: Arc<dyn Clock>,
+        jitter: Arc<dyn Jitter>,
     ) -> Result<Self, ServeError> {
-        let mut providers = HashMap::new();
-        for (name, p) in &config.providers {
-            let err = |e: Box<dyn std::error::Error + Send + Sync>| ServeError::Provider {
-                provider: name.clone(),
-                source: e,
-            };
-            let id = ProviderId::parse(name).map_err(|e| err(e.into()))?;
-            let adapter = match p.dialect {
-                Dialect::JsonHmac => {
-                    adapter_json_hmac::JsonHmacAdapter::new(adapter_json_hmac::JsonHmacConfig {
-                        base_url: p.base_url.clone(),
-                        secret: p.secret.expose_secret().to_owned(),
-                        operator: p.operator.clone(),
-                    })
-                    .map_err(|e| err(e.into()))?
-                }
-            };
-            providers.insert(
-                id,
-                Provider {
-                    adapter: Arc::new(adapter),
-                    timeout: p.timeout,
-                },
-            );
-        }
+        let providers = Registry::builtin().build(&config.providers, jitter)?;
         let mut partners = HashMap::new();
         for (name, p) in &config.partners {
-            let id = PartnerId::parse(name).map_err(|e| ServeError::Provider {
-                provider: name.clone(),
-                source: e.into(),
+            let id = PartnerId::parse(name).map_err(|e| ConfigError::Invalid {
+                field: format!("partners.{name}"),
+                reason: e.to_string(),
             })?;
             let allowed: HashSet<ProviderId> = p
                 .providers
@@ -165,6 +142,21 @@ impl Hub {
             .register_encoded_file_descriptor_set(tonic_types::pb::FILE_DESCRIPTOR_SET)
             .build_v1alpha()?;
 
+        let mut background = tokio::task::JoinSet::new();
+        for (id, provider) in self.engine.providers() {
+            for endpoint in &provider.endpoints {
+                let checker = HealthChecker {
+                    attempt: endpoint.breaker.inner().clone(),
+                    health: endpoint.health.clone(),
+                    config: provider.health.clone(),
+                    currency: provider.probe_currency,
+                    label: format!("{id}/{}", endpoint.name),
+                };
+                background.spawn(checker.run());
+            }
+        }
+        background.spawn(report_providers(self.engine.clone(), health.clone()));
+
         let stop_feeds = CancellationToken::new();
         let settlement = Settlement::new(self.engine.clone(), self.timing, stop_feeds.clone());
         let (stop_server, server_stopped) = tokio::sync::oneshot::channel::<()>();
@@ -191,6 +183,7 @@ impl Hub {
             .set_service_status("", ServingStatus::NotServing)
             .await;
         stop_feeds.cancel();
+        background.abort_all();
         // Keep the port open while money calls drain, so new calls get a
         // clean UNAVAILABLE (retry elsewhere) rather than a reset connection.
         let parked = self.engine.drain(self.grace).await;
@@ -210,6 +203,37 @@ impl Hub {
         }
     }
 }
+
+/// The health service name of a provider: `provider.<name>`.
+pub fn provider_health_name(provider: &ProviderId) -> String {
+    format!("provider.{provider}")
+}
+
+/// Keeps `grpc.health.v1` up to date with each provider: SERVING while any
+/// of its endpoints is healthy with its breaker not open.
+async fn report_providers(engine: Engine, health: tonic_health::server::HealthReporter) {
+    let mut last: HashMap<ProviderId, bool> = HashMap::new();
+    let mut tick = tokio::time::interval(PROVIDER_REPORT_INTERVAL);
+    loop {
+        tick.tick().await;
+        for (id, provider) in engine.providers() {
+            let serving = provider.is_serving();
+            if last.insert(id.clone(), serving) != Some(serving) {
+                let status = if serving {
+                    ServingStatus::Serving
+                } else {
+                    ServingStatus::NotServing
+                };
+                health
+                    .set_service_status(provider_health_name(id), status)
+                    .await;
+            }
+        }
+    }
+}
+
+/// How often provider states are copied into the health service.
+const PROVIDER_REPORT_INTERVAL: std::time::Duration = std::time::Duration::from_millis(200);
 
 /// Completes on SIGINT or SIGTERM.
 pub async fn shutdown_signal() {

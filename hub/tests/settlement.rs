@@ -904,7 +904,11 @@ async fn shutdown_turns_health_off_refuses_new_calls_and_finishes_those_in_fligh
     use tonic_health::pb::HealthCheckRequest;
     use tonic_health::pb::health_client::HealthClient;
     let sb = sandbox().await;
-    sb.set_fault(Fault::new(FaultKind::Latency(Duration::from_millis(800))).times(1));
+    sb.set_fault(
+        Fault::new(FaultKind::Latency(Duration::from_millis(800)))
+            .on_path("/v1/debit")
+            .times(1),
+    );
     let (_dir, path) = journal_path();
     let hub = TestHub::start(path, sb.addr()).await;
     let mut health = HealthClient::new(hub.channel().await);
@@ -958,7 +962,7 @@ async fn shutdown_turns_health_off_refuses_new_calls_and_finishes_those_in_fligh
         .await
         .unwrap_err();
     assert_eq!(err.code(), Code::Unavailable, "{err:?}");
-    assert_eq!(reason(&err).as_deref(), Some("SHUTTING_DOWN"));
+    assert_eq!(reason(&err).as_deref(), Some("SHUTTING_DOWN"), "{err:?}");
 
     let tx = in_flight
         .await

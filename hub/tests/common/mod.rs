@@ -75,6 +75,8 @@ pub fn config(journal: PathBuf, sandbox: SocketAddr) -> Config {
         operator = "hub"
         timeout = "3s"
 
+        concurrency = 512
+
         [partners.p1]
         providers = ["{PROVIDER}"]
 
@@ -106,7 +108,13 @@ impl TestHub {
     pub async fn start(path: PathBuf, sandbox: SocketAddr) -> TestHub {
         let config = config(path.clone(), sandbox);
         let journal = Arc::new(SqliteJournal::open(&path).unwrap());
-        let hub = Hub::with_journal(&config, journal.clone(), Arc::new(SystemClock)).unwrap();
+        let hub = Hub::with_journal(
+            &config,
+            journal.clone(),
+            Arc::new(SystemClock),
+            Arc::new(hub::resilience::SeededJitter::new(7)),
+        )
+        .unwrap();
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();

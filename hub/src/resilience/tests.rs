@@ -1,0 +1,407 @@
+//! Unit tests of the layers over in-process fake services: the breaker's
+//! one-probe gate, the retry policy's rules and budget, and the failover
+//! rules. End-to-end behaviour against real sandboxes is in
+//! `hub/tests/resilience.rs`.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::time::Duration;
+
+use adapter_api::{
+    AccountId, AdapterError, BalanceRequest, Currency, Direction, Money, MoneyRequest, Outcome,
+    ProviderTxId, Settlement,
+};
+use tokio::time::Instant;
+use tower::{Service, ServiceExt};
+
+use super::*;
+use crate::config::{BreakerConfig, RetryConfig};
+
+fn transfer(answer_in: Duration) -> ProviderCall {
+    ProviderCall {
+        op: Operation::Transfer(MoneyRequest {
+            direction: Direction::Debit,
+            tx_id: ProviderTxId::new("tx-1"),
+            account: AccountId::new("acc-1"),
+            amount: Money::new(Currency::from_code("EUR").unwrap(), 100),
+            reference: None,
+        }),
+        answer_by: Instant::now() + answer_in,
+    }
+}
+
+fn balance(answer_in: Duration) -> ProviderCall {
+    ProviderCall {
+        op: Operation::Balance(BalanceRequest {
+            account: AccountId::new("acc-1"),
+            currency: Currency::from_code("EUR").unwrap(),
+        }),
+        answer_by: Instant::now() + answer_in,
+    }
+}
+
+fn refused() -> AdapterError {
+    AdapterError::Connect("connection refused".into())
+}
+
+/// A fake provider: answers with `reply(n)` on the n-th call (from 0).
+#[derive(Clone)]
+struct Fake {
+    calls: Arc<AtomicU32>,
+    reply: fn(u32) -> Reply,
+    delay: Duration,
+}
+
+impl Fake {
+    fn new(reply: fn(u32) -> Reply) -> Self {
+        Self {
+            calls: Arc::new(AtomicU32::new(0)),
+            reply,
+            delay: Duration::ZERO,
+        }
+    }
+
+    fn calls(&self) -> u32 {
+        self.calls.load(Ordering::SeqCst)
+    }
+}
+
+impl Service<ProviderCall> for Fake {
+    type Response = Reply;
+    type Error = BoxError;
+    type Future = std::pin::Pin<Box<dyn Future<Output = Result<Reply, BoxError>> + Send>>;
+
+    fn poll_ready(
+        &mut self,
+        _: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Result<(), BoxError>> {
+        std::task::Poll::Ready(Ok(()))
+    }
+
+    fn call(&mut self, _: ProviderCall) -> Self::Future {
+        let n = self.calls.fetch_add(1, Ordering::SeqCst);
+        let reply = (self.reply)(n);
+        let delay = self.delay;
+        Box::pin(async move {
+            tokio::time::sleep(delay).await;
+            Ok(reply)
+        })
+    }
+}
+
+fn settled() -> Reply {
+    Reply::Moved(Outcome::Settled(Settlement::default()))
+}
+
+fn retry_config(max_attempts: u32) -> RetryConfig {
+    RetryConfig {
+        max_attempts,
+        backoff_base: Duration::from_millis(10),
+        backoff_max: Duration::from_millis(80),
+        budget_ratio: 0.5,
+        budget_min_per_second: 100,
+        budget_window: Duration::from_secs(1),
+    }
+}
+
+fn policy(config: RetryConfig) -> RetryPolicy {
+    let budget = Arc::new(tower::retry::budget::TpsBudget::new(
+        config.budget_window,
+        config.budget_min_per_second,
+        config.budget_ratio,
+    ));
+    RetryPolicy::new(config, budget, Arc::new(SeededJitter::new(3)))
+}
+
+#[tokio::test(start_paused = true)]
+async fn not_processed_is_retried_with_the_same_request_until_it_answers() {
+    let fake = Fake::new(|n| {
+        if n < 2 {
+            Reply::Moved(Outcome::NotProcessed(refused()))
+        } else {
+            settled()
+        }
+    });
+    let svc = tower::ServiceBuilder::new()
+        .retry(policy(retry_config(3)))
+        .service(fake.clone());
+    let reply = svc.oneshot(transfer(Duration::from_secs(5))).await.unwrap();
+    assert!(matches!(reply, Reply::Moved(Outcome::Settled(_))));
+    assert_eq!(fake.calls(), 3);
+}
+
+#[tokio::test(start_paused = true)]
+async fn unknown_and_declined_money_calls_are_never_retried() {
+    for reply in [
+        (|_| Reply::Moved(Outcome::Unknown(AdapterError::HttpStatus { status: 500 })))
+            as fn(u32) -> Reply,
+        |_| {
+            Reply::Moved(Outcome::Declined(
+                adapter_api::DeclineReason::InsufficientFunds,
+            ))
+        },
+        |_| settled(),
+    ] {
+        let fake = Fake::new(reply);
+        let svc = tower::ServiceBuilder::new()
+            .retry(policy(retry_config(5)))
+            .service(fake.clone());
+        svc.oneshot(transfer(Duration::from_secs(5))).await.unwrap();
+        assert_eq!(fake.calls(), 1);
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn read_only_queries_are_retried_after_unclear_answers() {
+    let fake = Fake::new(|n| {
+        if n == 0 {
+            Reply::Balance(Err(AdapterError::HttpStatus { status: 503 }))
+        } else {
+            Reply::Balance(Ok(Money::new(Currency::from_code("EUR").unwrap(), 5)))
+        }
+    });
+    let svc = tower::ServiceBuilder::new()
+        .retry(policy(retry_config(3)))
+        .service(fake.clone());
+    let reply = svc.oneshot(balance(Duration::from_secs(5))).await.unwrap();
+    assert!(matches!(reply, Reply::Balance(Ok(_))));
+    assert_eq!(fake.calls(), 2);
+}
+
+#[tokio::test(start_paused = true)]
+async fn attempts_stop_at_the_maximum_and_backoff_stays_inside_the_deadline() {
+    let fake = Fake::new(|_| Reply::Moved(Outcome::NotProcessed(refused())));
+    let svc = tower::ServiceBuilder::new()
+        .retry(policy(retry_config(4)))
+        .service(fake.clone());
+    let start = Instant::now();
+    svc.oneshot(transfer(Duration::from_secs(5))).await.unwrap();
+    assert_eq!(fake.calls(), 4);
+    // Three full-jitter backoffs, each below its cap (10, 20, 40 ms).
+    assert!(
+        start.elapsed() < Duration::from_millis(70),
+        "{:?}",
+        start.elapsed()
+    );
+
+    // With the deadline this close, no retry fits.
+    let fake = Fake::new(|_| Reply::Moved(Outcome::NotProcessed(refused())));
+    let svc = tower::ServiceBuilder::new()
+        .retry(policy(RetryConfig {
+            backoff_base: Duration::from_secs(1),
+            backoff_max: Duration::from_secs(1),
+            ..retry_config(4)
+        }))
+        .service(fake.clone());
+    let _ = svc.oneshot(transfer(Duration::from_millis(1))).await;
+    assert!(fake.calls() <= 2, "calls {}", fake.calls());
+}
+
+#[tokio::test(start_paused = true)]
+async fn the_budget_caps_retries_across_calls() {
+    let fake = Fake::new(|_| Reply::Moved(Outcome::NotProcessed(refused())));
+    let p = policy(RetryConfig {
+        budget_ratio: 0.1,
+        budget_min_per_second: 1,
+        ..retry_config(3)
+    });
+    let stats = p.stats();
+    let svc = tower::ServiceBuilder::new().retry(p).service(fake.clone());
+    let calls = 100;
+    for _ in 0..calls {
+        svc.clone()
+            .oneshot(transfer(Duration::from_secs(5)))
+            .await
+            .unwrap();
+    }
+    let retries = stats.retries.load(Ordering::Relaxed);
+    // Without a budget there would be 200 retries; the budget allows about
+    // 10% of calls plus one per second of window.
+    assert!(retries <= 15, "retries {retries}");
+    assert!(retries >= 1, "retries {retries}");
+    assert_eq!(u64::from(fake.calls()), calls + retries);
+    assert!(stats.budget_exhausted.load(Ordering::Relaxed) > 0);
+}
+
+fn breaker_config() -> BreakerConfig {
+    BreakerConfig {
+        consecutive_failures: 3,
+        min_success_rate: 0.0,
+        min_requests: 1000,
+        window: Duration::from_secs(10),
+        open_base: Duration::from_millis(60),
+        open_max: Duration::from_millis(60),
+    }
+}
+
+// failsafe keeps time with std's clock, so breaker tests run in real time
+// with short open periods.
+#[tokio::test]
+async fn the_breaker_opens_fails_fast_and_lets_exactly_one_probe_through() {
+    static FAIL: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(true);
+    let mut fake = Fake::new(|_| {
+        if FAIL.load(Ordering::SeqCst) {
+            Reply::Moved(Outcome::Unknown(AdapterError::HttpStatus { status: 500 }))
+        } else {
+            settled()
+        }
+    });
+    fake.delay = Duration::from_millis(30);
+    let breaker = Breaker::new(
+        fake.clone(),
+        "test/primary".into(),
+        &breaker_config(),
+        Arc::new(SeededJitter::new(9)),
+    );
+    for _ in 0..3 {
+        breaker
+            .clone()
+            .oneshot(transfer(Duration::from_secs(5)))
+            .await
+            .unwrap();
+    }
+    assert_eq!(breaker.state(), BreakerState::Open);
+    let err = breaker
+        .clone()
+        .oneshot(transfer(Duration::from_secs(5)))
+        .await
+        .unwrap_err();
+    assert!(matches!(
+        err.downcast_ref::<CallError>(),
+        Some(CallError::CircuitOpen { .. })
+    ));
+    assert_eq!(fake.calls(), 3, "nothing reaches the provider while open");
+
+    FAIL.store(false, Ordering::SeqCst);
+    tokio::time::sleep(Duration::from_millis(80)).await;
+    let burst: Vec<_> = (0..10)
+        .map(|_| {
+            let b = breaker.clone();
+            tokio::spawn(async move { b.oneshot(transfer(Duration::from_secs(5))).await })
+        })
+        .collect();
+    let mut passed = 0;
+    for r in burst {
+        if r.await.unwrap().is_ok() {
+            passed += 1;
+        }
+    }
+    assert_eq!(passed, 1, "exactly one probe");
+    assert_eq!(fake.calls(), 4);
+    assert_eq!(breaker.state(), BreakerState::Closed);
+    breaker
+        .clone()
+        .oneshot(transfer(Duration::from_secs(5)))
+        .await
+        .unwrap();
+    assert_eq!(fake.calls(), 5);
+}
+
+#[tokio::test]
+async fn declines_count_as_successes_for_the_breaker() {
+    let fake = Fake::new(|_| {
+        Reply::Moved(Outcome::Declined(
+            adapter_api::DeclineReason::InsufficientFunds,
+        ))
+    });
+    let breaker = Breaker::new(
+        fake.clone(),
+        "test/primary".into(),
+        &breaker_config(),
+        Arc::new(SeededJitter::new(9)),
+    );
+    for _ in 0..10 {
+        breaker
+            .clone()
+            .oneshot(transfer(Duration::from_secs(5)))
+            .await
+            .unwrap();
+    }
+    assert_eq!(breaker.state(), BreakerState::Closed);
+    assert_eq!(fake.calls(), 10);
+}
+
+#[test]
+fn open_periods_back_off_with_jitter_under_the_cap() {
+    let config = BreakerConfig {
+        open_base: Duration::from_millis(100),
+        open_max: Duration::from_millis(700),
+        ..breaker_config()
+    };
+    let b = Breaker::new(
+        Fake::new(|_| settled()),
+        "t".into(),
+        &config,
+        Arc::new(SeededJitter::new(1)),
+    );
+    let mut backoff = b.backoff_for_tests();
+    let delays: Vec<Duration> = (0..6).map(|_| backoff.next().unwrap()).collect();
+    let ceilings = [100u64, 200, 400, 700, 700, 700];
+    for (d, c) in delays.iter().zip(ceilings) {
+        let c = Duration::from_millis(c);
+        assert!(*d >= c / 2 && *d <= c, "{d:?} not in [{:?}, {c:?}]", c / 2);
+    }
+    // Jitter: not all equal to their ceilings' halves.
+    assert!(
+        delays
+            .iter()
+            .zip(ceilings)
+            .any(|(d, c)| *d != Duration::from_millis(c) / 2)
+    );
+}
+
+fn endpoint(reply: fn(u32) -> Reply) -> (Endpoint<Fake>, Fake) {
+    let fake = Fake::new(reply);
+    let adapter_free = Breaker::new(
+        fake.clone(),
+        "t".into(),
+        &breaker_config(),
+        Arc::new(SeededJitter::new(2)),
+    );
+    (
+        Endpoint {
+            name: "primary",
+            breaker: adapter_free,
+            health: EndpointHealth::default(),
+        },
+        fake,
+    )
+}
+
+#[tokio::test]
+async fn failover_only_after_nothing_happened_or_while_the_primary_is_sick() {
+    // Primary refuses the connection: the backup takes the call.
+    let (p, pf) = endpoint(|_| Reply::Moved(Outcome::NotProcessed(refused())));
+    let (b, bf) = endpoint(|_| settled());
+    let reply = Failover::new(p, Some(b))
+        .oneshot(transfer(Duration::from_secs(5)))
+        .await
+        .unwrap();
+    assert!(matches!(reply, Reply::Moved(Outcome::Settled(_))));
+    assert_eq!((pf.calls(), bf.calls()), (1, 1));
+
+    // Primary may have acted: never sent again elsewhere.
+    let (p, pf) =
+        endpoint(|_| Reply::Moved(Outcome::Unknown(AdapterError::HttpStatus { status: 500 })));
+    let (b, bf) = endpoint(|_| settled());
+    let reply = Failover::new(p, Some(b))
+        .oneshot(transfer(Duration::from_secs(5)))
+        .await
+        .unwrap();
+    assert!(matches!(reply, Reply::Moved(Outcome::Unknown(_))));
+    assert_eq!((pf.calls(), bf.calls()), (1, 0));
+
+    // Primary unhealthy: straight to the backup; back when it recovers.
+    let (p, pf) = endpoint(|_| settled());
+    let (b, bf) = endpoint(|_| settled());
+    p.health.set(false);
+    let f = Failover::new(p.clone(), Some(b));
+    f.clone()
+        .oneshot(transfer(Duration::from_secs(5)))
+        .await
+        .unwrap();
+    assert_eq!((pf.calls(), bf.calls()), (0, 1));
+    p.health.set(true);
+    f.oneshot(transfer(Duration::from_secs(5))).await.unwrap();
+    assert_eq!((pf.calls(), bf.calls()), (1, 1));
+}
