@@ -1,13 +1,15 @@
-//! The one-command demo: a json-hmac sandbox provider in the same process,
-//! seeded accounts, a demo partner and its well-known API key.
+//! The one-command demo: a sandbox provider of each built-in dialect in the
+//! same process (json-hmac as `sandbox`, json-rsa as `sandbox-rsa`, form-md5
+//! as `sandbox-md5`), seeded accounts, a demo partner and its well-known API
+//! key.
 //!
 //! The demo key is throwaway material for a local sandbox; it is only ever
 //! stored in the demo's own journal.
 
-use std::net::SocketAddr;
-
 use figment::Figment;
 use figment::providers::{Env, Format, Serialized, Toml};
+use std::path::PathBuf;
+
 use sandbox_json_hmac::{Sandbox, SandboxConfig};
 
 use crate::auth::key_from_parts;
@@ -17,8 +19,13 @@ use crate::journal::{Journal, JournalError};
 
 /// The demo partner's name.
 pub const DEMO_PARTNER: &str = "demo";
-/// The demo provider's name.
+/// The demo's json-hmac provider.
 pub const DEMO_PROVIDER: &str = "sandbox";
+/// The demo's json-rsa provider.
+pub const DEMO_PROVIDER_RSA: &str = "sandbox-rsa";
+/// The demo's form-md5 provider.
+pub const DEMO_PROVIDER_MD5: &str = "sandbox-md5";
+const DEMO_MD5_SECRET: &str = "demo-form-md5-secret";
 /// The demo partner's API key.
 pub const DEMO_KEY: &str = "hk_00000000000000d0_demo-partner-secret-for-local-use-only";
 const DEMO_KEY_ID: &str = "00000000000000d0";
@@ -33,35 +40,93 @@ pub const DEMO_ACCOUNTS: &[(&str, &str, i64)] = &[
     ("acc-jpy", "JPY", 1_000_000),
 ];
 
-/// Starts the demo sandbox on a free loopback port, seeded.
-pub async fn start_sandbox() -> std::io::Result<Sandbox> {
-    let sandbox = Sandbox::start_local(SandboxConfig {
+/// The demo's sandbox providers, one per dialect.
+pub struct Sandboxes {
+    /// json-hmac.
+    pub hmac: Sandbox,
+    /// json-rsa.
+    pub rsa: sandbox_json_rsa::Sandbox,
+    /// form-md5.
+    pub md5: sandbox_form_md5::Sandbox,
+}
+
+impl Sandboxes {
+    /// Stops them.
+    pub async fn shutdown(self) {
+        self.hmac.shutdown().await;
+        self.rsa.shutdown().await;
+        self.md5.shutdown().await;
+    }
+}
+
+/// Starts the demo sandboxes on free loopback ports, seeded.
+pub async fn start_sandboxes() -> std::io::Result<Sandboxes> {
+    let hmac = Sandbox::start_local(SandboxConfig {
         secret: DEMO_SANDBOX_SECRET.into(),
         operator: DEMO_OPERATOR.into(),
         control: false,
     })
     .await?;
+    let rsa_setup = sandbox_json_rsa::SandboxConfig::default()
+        .setup()
+        .map_err(std::io::Error::other)?;
+    let rsa = sandbox_json_rsa::Sandbox::start_local(rsa_setup).await?;
+    let md5 = sandbox_form_md5::Sandbox::start_local(sandbox_form_md5::SandboxConfig {
+        secret: DEMO_MD5_SECRET.into(),
+        provider_id: DEMO_OPERATOR.into(),
+        control: false,
+    })
+    .await?;
     for (account, currency, balance) in DEMO_ACCOUNTS {
-        sandbox.seed(account, currency, *balance);
+        hmac.seed(account, currency, *balance);
+        md5.seed(account, currency, *balance);
+        // json-rsa counts in 1e-5 of a unit.
+        let exponent = adapter_api::Currency::from_code(currency)
+            .map(|c| u32::from(c.exponent()))
+            .unwrap_or(2);
+        rsa.seed(account, currency, *balance * 10i64.pow(5 - exponent));
     }
-    Ok(sandbox)
+    Ok(Sandboxes { hmac, rsa, md5 })
 }
 
-/// The demo configuration: defaults, the sandbox at `sandbox`, the demo
-/// partner, then `HUB_*` environment overrides.
-pub fn config(sandbox: SocketAddr) -> Result<Config, ConfigError> {
+/// The throwaway json-rsa keys the demo (and tests) use.
+fn demo_keys() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../adapters/samples/json-rsa/keys")
+}
+
+/// The demo configuration: defaults, the sandboxes, the demo partner, then
+/// `HUB_*` environment overrides.
+pub fn config(sandboxes: &Sandboxes) -> Result<Config, ConfigError> {
+    let keys = demo_keys();
     let toml = format!(
         r#"
         [providers.{DEMO_PROVIDER}]
         dialect = "json-hmac"
-        base_url = "http://{sandbox}"
+        base_url = "{hmac}"
         secret = "{DEMO_SANDBOX_SECRET}"
         operator = "{DEMO_OPERATOR}"
         timeout = "5s"
 
+        [providers.{DEMO_PROVIDER_RSA}]
+        dialect = "json-rsa"
+        base_url = "{rsa}"
+        private_key_file = "{rsa_key}"
+        provider_public_key_file = "{rsa_pub}"
+
+        [providers.{DEMO_PROVIDER_MD5}]
+        dialect = "form-md5"
+        base_url = "{md5}"
+        secret = "{DEMO_MD5_SECRET}"
+        provider_id = "{DEMO_OPERATOR}"
+
         [partners.{DEMO_PARTNER}]
-        providers = ["{DEMO_PROVIDER}"]
-        "#
+        providers = ["{DEMO_PROVIDER}", "{DEMO_PROVIDER_RSA}", "{DEMO_PROVIDER_MD5}"]
+        "#,
+        hmac = sandboxes.hmac.base_url(),
+        rsa = sandboxes.rsa.base_url(),
+        md5 = sandboxes.md5.base_url(),
+        rsa_key = keys.join("operator_private.pem").display(),
+        rsa_pub = keys.join("provider_public.pem").display(),
     );
     Config::from_figment(
         Figment::from(Serialized::defaults(Config::default()))

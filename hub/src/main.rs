@@ -100,8 +100,8 @@ async fn serve(config: Config) -> anyhow::Result<()> {
 }
 
 async fn demo() -> anyhow::Result<()> {
-    let sandbox = hub::demo::start_sandbox().await?;
-    let config = hub::demo::config(sandbox.addr())?;
+    let sandboxes = hub::demo::start_sandboxes().await?;
+    let config = hub::demo::config(&sandboxes)?;
     let journal = Arc::new(SqliteJournal::open(&config.journal.path)?);
     hub::demo::ensure_demo_key(journal.as_ref(), SystemClock.now_us()).await?;
     let listener = tokio::net::TcpListener::bind(config.server.listen)
@@ -114,12 +114,16 @@ async fn demo() -> anyhow::Result<()> {
         Arc::new(hub::resilience::SeededJitter::from_entropy()),
     )?;
     println!(
-        "hub demo on {} (plaintext)\n  partner: {}\n  api key: {}\n  provider: {} (json-hmac sandbox at {})\n  accounts: {}\n  journal: {}",
+        "hub demo on {} (plaintext)\n  partner: {}\n  api key: {}\n  providers: {} (json-hmac at {}), {} (json-rsa at {}), {} (form-md5 at {})\n  accounts at each: {}\n  journal: {}",
         config.server.listen,
         hub::demo::DEMO_PARTNER,
         hub::demo::DEMO_KEY,
         hub::demo::DEMO_PROVIDER,
-        sandbox.addr(),
+        sandboxes.hmac.addr(),
+        hub::demo::DEMO_PROVIDER_RSA,
+        sandboxes.rsa.addr(),
+        hub::demo::DEMO_PROVIDER_MD5,
+        sandboxes.md5.addr(),
         hub::demo::DEMO_ACCOUNTS
             .iter()
             .map(|(a, c, b)| format!("{a} ({b} {c})"))
@@ -128,7 +132,7 @@ async fn demo() -> anyhow::Result<()> {
         config.journal.path.display(),
     );
     hub.serve(listener, shutdown_signal()).await?;
-    sandbox.shutdown().await;
+    sandboxes.shutdown().await;
     Ok(())
 }
 

@@ -56,7 +56,31 @@ pub async fn sandbox_on(listener: TcpListener) -> Sandbox {
     s
 }
 
-pub fn config(journal: PathBuf, sandbox: SocketAddr) -> Config {
+/// A json-hmac provider entry named `name` for the sandbox at `addr`,
+/// with `extra` lines appended to the entry.
+pub fn hmac_provider(name: &str, addr: SocketAddr, extra: &str) -> String {
+    format!(
+        r#"
+        [providers.{name}]
+        dialect = "json-hmac"
+        base_url = "http://{addr}"
+        secret = "{SECRET}"
+        operator = "hub"
+        timeout = "3s"
+        concurrency = 512
+        {extra}
+        "#
+    )
+}
+
+/// A whole test configuration: `providers` (TOML entries), partners p1
+/// and p2 allowed on `allowed`, p3 on none.
+pub fn config_with(journal: &std::path::Path, providers: &str, allowed: &[&str]) -> Config {
+    let allowed = allowed
+        .iter()
+        .map(|p| format!("\"{p}\""))
+        .collect::<Vec<_>>()
+        .join(", ");
     let toml = format!(
         r#"
         [server]
@@ -68,20 +92,13 @@ pub fn config(journal: PathBuf, sandbox: SocketAddr) -> Config {
         [journal]
         path = "{}"
 
-        [providers.{PROVIDER}]
-        dialect = "json-hmac"
-        base_url = "http://{sandbox}"
-        secret = "{SECRET}"
-        operator = "hub"
-        timeout = "3s"
-
-        concurrency = 512
+        {providers}
 
         [partners.p1]
-        providers = ["{PROVIDER}"]
+        providers = [{allowed}]
 
         [partners.p2]
-        providers = ["{PROVIDER}"]
+        providers = [{allowed}]
 
         [partners.p3]
         providers = []
@@ -92,6 +109,10 @@ pub fn config(journal: PathBuf, sandbox: SocketAddr) -> Config {
         Figment::from(Serialized::defaults(Config::default())).merge(Toml::string(&toml)),
     )
     .unwrap()
+}
+
+pub fn config(journal: PathBuf, sandbox: SocketAddr) -> Config {
+    config_with(&journal, &hmac_provider(PROVIDER, sandbox, ""), &[PROVIDER])
 }
 
 /// A running hub.
@@ -106,8 +127,12 @@ pub struct TestHub {
 impl TestHub {
     /// Starts a hub over the journal file at `path`, routing to `sandbox`.
     pub async fn start(path: PathBuf, sandbox: SocketAddr) -> TestHub {
-        let config = config(path.clone(), sandbox);
-        let journal = Arc::new(SqliteJournal::open(&path).unwrap());
+        Self::start_with(config(path, sandbox)).await
+    }
+
+    /// Starts a hub with `config` (its journal file included).
+    pub async fn start_with(config: Config) -> TestHub {
+        let journal = Arc::new(SqliteJournal::open(&config.journal.path).unwrap());
         let hub = Hub::with_journal(
             &config,
             journal.clone(),
