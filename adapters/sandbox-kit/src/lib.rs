@@ -391,6 +391,22 @@ impl<D: Dialect> Sandbox<D> {
         })
     }
 
+    /// Serves the same provider (same ledger, faults and counters) on
+    /// another listener too: a second endpoint, as a provider's backup
+    /// address would be. The returned handle stops only that listener.
+    pub fn also_serve(&self, listener: TcpListener) -> std::io::Result<Self> {
+        let addr = listener.local_addr()?;
+        let router = server::router(self.app.clone())?;
+        let (stop, stopped) = oneshot::channel();
+        let task = tokio::spawn(server::serve(listener, router, stopped));
+        Ok(Sandbox {
+            addr,
+            app: self.app.clone(),
+            stop: Some(stop),
+            task: Some(task),
+        })
+    }
+
     /// Binds `127.0.0.1:0` (an ephemeral port) and starts serving there.
     pub async fn start_local(setup: impl Into<Setup<D>>) -> std::io::Result<Self> {
         let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).await?;

@@ -259,3 +259,18 @@ pub fn bad_fields(status: &tonic::Status) -> Vec<String> {
         .map(|b| b.field_violations.iter().map(|v| v.field.clone()).collect())
         .unwrap_or_default()
 }
+
+/// A client of the hub at `addr` with API key `key`.
+pub async fn client_at(addr: SocketAddr, key: &str) -> Client {
+    let channel = Channel::from_shared(format!("http://{addr}"))
+        .unwrap()
+        .connect()
+        .await
+        .unwrap();
+    let key = key.to_owned();
+    let intercept: Intercept = Box::new(move |mut req: tonic::Request<()>| {
+        req.metadata_mut().insert("x-api-key", key.parse().unwrap());
+        Ok(req)
+    });
+    SettlementServiceClient::with_interceptor(channel, intercept)
+}

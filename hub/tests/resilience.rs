@@ -1,0 +1,363 @@
+//! Resilience per provider, end to end: every fault is driven for real
+//! through the sandbox's fault injection (or by closing its port), and what
+//! reached the provider is counted at the provider.
+
+mod common;
+
+use std::time::Duration;
+
+use common::*;
+use hub_proto::settlement::v1 as pb;
+use sandbox_json_hmac::{Fault, FaultKind};
+use tonic::Code;
+use tonic_health::pb::HealthCheckRequest;
+use tonic_health::pb::health_check_response::ServingStatus;
+use tonic_health::pb::health_client::HealthClient;
+
+/// Health checks far apart, so they do not touch the sandbox in a test
+/// that is not about them.
+const QUIET_HEALTH: &str = "[providers.sb.health]\ninterval = \"1h\"";
+
+async fn provider_status(hub: &TestHub, provider: &str) -> i32 {
+    HealthClient::new(hub.channel().await)
+        .check(HealthCheckRequest {
+            service: format!("provider.{provider}"),
+        })
+        .await
+        .unwrap()
+        .into_inner()
+        .status
+}
+
+/// Polls the provider's health until it is `want` (or gives up after 3 s).
+async fn wait_status(hub: &TestHub, provider: &str, want: ServingStatus) {
+    for _ in 0..60 {
+        if provider_status(hub, provider).await == want as i32 {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("provider.{provider} never became {want:?}");
+}
+
+fn retry_delay(status: &tonic::Status) -> Option<Duration> {
+    use tonic_types::StatusExt;
+    status.get_details_retry_info().and_then(|r| r.retry_delay)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failing_provider_trips_the_breaker_which_probes_once_and_closes() {
+    let sb = sandbox().await;
+    sb.set_fault(Fault::new(FaultKind::ErrorRate(1.0)).on_path("/v1/debit"));
+    let (_dir, path) = journal_path();
+    let extra = format!(
+        "[providers.sb.breaker]\nconsecutive_failures = 3\nopen_base = \"300ms\"\nopen_max = \"300ms\"\n[providers.sb.retry]\nmax_attempts = 1\n{QUIET_HEALTH}"
+    );
+    let hub = TestHub::start_with(config_with(
+        &path,
+        &hmac_provider(PROVIDER, sb.addr(), &extra),
+        &[PROVIDER],
+    ))
+    .await;
+    let key = hub.key("p1").await;
+    let mut c = hub.client_with(Some(key.clone())).await;
+
+    // Three failures (a 503 after sending is an unknown outcome: PENDING).
+    for i in 0..3 {
+        let tx = c
+            .debit(debit(&format!("f-{i}"), "acc-1", 10))
+            .await
+            .unwrap()
+            .into_inner()
+            .transaction
+            .unwrap();
+        assert_eq!(state(&tx), pb::TransactionState::Pending);
+    }
+    assert_eq!(sb.money_requests(), 3);
+
+    // Open: fast failure with RetryInfo, nothing reaches the provider.
+    let err = c.debit(debit("f-open", "acc-1", 10)).await.unwrap_err();
+    assert_eq!(err.code(), Code::Unavailable);
+    assert_eq!(reason(&err).as_deref(), Some("PROVIDER_UNAVAILABLE"));
+    let delay = retry_delay(&err).expect("RetryInfo");
+    assert!(delay <= Duration::from_millis(300), "{delay:?}");
+    assert_eq!(sb.money_requests(), 3);
+    wait_status(&hub, PROVIDER, ServingStatus::NotServing).await;
+
+    // Half-open: of a burst, exactly one probe reaches the provider.
+    sb.clear_faults();
+    sb.set_fault(Fault::new(FaultKind::Latency(Duration::from_millis(400))).on_path("/v1/debit"));
+    tokio::time::sleep(Duration::from_millis(350)).await;
+    let burst: Vec<_> = (0..8)
+        .map(|i| {
+            let key = key.clone();
+            let hub_addr = hub.addr;
+            tokio::spawn(async move {
+                let mut c = common::client_at(hub_addr, &key).await;
+                c.debit(debit(&format!("probe-{i}"), "acc-1", 10)).await
+            })
+        })
+        .collect();
+    let mut settled = 0;
+    let mut refused = 0;
+    for call in burst {
+        match call.await.unwrap() {
+            Ok(r) => {
+                assert_eq!(
+                    state(&r.into_inner().transaction.unwrap()),
+                    pb::TransactionState::Settled
+                );
+                settled += 1;
+            }
+            Err(e) => {
+                assert_eq!(e.code(), Code::Unavailable, "{e:?}");
+                refused += 1;
+            }
+        }
+    }
+    assert_eq!((settled, refused), (1, 7));
+    assert_eq!(sb.money_requests(), 4, "exactly one probe");
+
+    // The probe closed the breaker.
+    sb.clear_faults();
+    let tx = c
+        .debit(debit("after", "acc-1", 10))
+        .await
+        .unwrap()
+        .into_inner()
+        .transaction
+        .unwrap();
+    assert_eq!(state(&tx), pb::TransactionState::Settled);
+    assert_eq!(sb.money_requests(), 5);
+    wait_status(&hub, PROVIDER, ServingStatus::Serving).await;
+    hub.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_slow_provider_gets_the_partner_a_pending_answer_before_the_deadline() {
+    let sb = sandbox().await;
+    sb.set_fault(Fault::new(FaultKind::Latency(Duration::from_millis(1_500))).on_path("/v1/debit"));
+    let (_dir, path) = journal_path();
+    let hub = TestHub::start_with(config_with(
+        &path,
+        &hmac_provider(PROVIDER, sb.addr(), QUIET_HEALTH),
+        &[PROVIDER],
+    ))
+    .await;
+    let mut c = hub.client("p1").await;
+    let mut req = tonic::Request::new(debit("slow", "acc-1", 100));
+    req.set_timeout(Duration::from_millis(300));
+    // Never CANCELLED or DEADLINE_EXCEEDED: the request was sent, so the
+    // answer is the PENDING transaction.
+    let tx = c
+        .debit(req)
+        .await
+        .expect("an answer, not an error")
+        .into_inner()
+        .transaction
+        .unwrap();
+    assert_eq!(state(&tx), pb::TransactionState::Pending);
+
+    // The money path goes on and records the provider's answer.
+    let mut last = pb::TransactionState::Pending;
+    for _ in 0..60 {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        let t = c
+            .get_transaction(pb::GetTransactionRequest {
+                lookup: Some(pb::get_transaction_request::Lookup::IdempotencyKey(
+                    "slow".into(),
+                )),
+            })
+            .await
+            .unwrap()
+            .into_inner()
+            .transaction
+            .unwrap();
+        last = state(&t);
+        if last != pb::TransactionState::Pending {
+            break;
+        }
+    }
+    assert_eq!(last, pb::TransactionState::Settled);
+    assert_eq!(sb.balance("acc-1"), Some(99_900));
+    hub.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn retries_of_a_refusing_provider_stay_within_the_budget_with_one_id() {
+    let sb = sandbox().await;
+    let (_dir, path) = journal_path();
+    // A wrong secret: the provider refuses every request before processing
+    // it (NotProcessed), so each call is retryable.
+    let entry = hmac_provider(
+        PROVIDER,
+        sb.addr(),
+        &format!(
+            "[providers.sb.breaker]\nconsecutive_failures = 100000\nmin_requests = 100000\n[providers.sb.retry]\nmax_attempts = 3\nbackoff_base = \"1ms\"\nbackoff_max = \"2ms\"\nbudget_ratio = 0.1\nbudget_min_per_second = 1\nbudget_window = \"1s\"\n{QUIET_HEALTH}"
+        ),
+    )
+    .replace(SECRET, "not-the-secret");
+    let hub = TestHub::start_with(config_with(&path, &entry, &[PROVIDER])).await;
+    let mut c = hub.client("p1").await;
+    let calls = 60u64;
+    let mut ids = Vec::new();
+    for i in 0..calls {
+        let key = format!("refused-{i}");
+        let err = c.debit(debit(&key, "acc-1", 1)).await.unwrap_err();
+        assert_eq!(err.code(), Code::Unavailable);
+        ids.push(key);
+    }
+    let attempts = sb.money_requests();
+    // Unbudgeted, 60 calls x 3 attempts = 180 requests.
+    assert!(attempts > calls, "some retries happened: {attempts}");
+    assert!(
+        attempts <= calls + calls / 10 + 5,
+        "retries stay within the budget: {attempts} requests for {calls} calls"
+    );
+    // Every attempt of a call carried the same provider-side id.
+    let p1 = hub::domain::PartnerId::parse("p1").unwrap();
+    let mut per_id = 0;
+    for key in &ids {
+        let id = hub::domain::TransactionId::derive(
+            &p1,
+            &hub::domain::IdempotencyKey::parse(key).unwrap(),
+        );
+        let n = sb.requests_for(id.as_str());
+        assert!((1..=3).contains(&n), "{key}: {n}");
+        per_id += n;
+    }
+    assert_eq!(per_id, attempts);
+    assert_eq!(sb.balance("acc-1"), Some(100_000));
+    hub.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_hung_provider_at_its_limit_does_not_starve_another() {
+    let hung = sandbox().await;
+    hung.set_fault(Fault::new(FaultKind::Hang).on_path("/v1/debit"));
+    let fine = sandbox().await;
+    let (_dir, path) = journal_path();
+    let providers = format!(
+        "{}\n{}",
+        hmac_provider("hung", hung.addr(), "").replace("concurrency = 512", "concurrency = 2")
+            + "[providers.hung.health]\ninterval = \"1h\"\n",
+        hmac_provider(
+            "fine",
+            fine.addr(),
+            "[providers.fine.health]\ninterval = \"1h\""
+        )
+    );
+    let hub = TestHub::start_with(config_with(&path, &providers, &["hung", "fine"])).await;
+    let key = hub.key("p1").await;
+    let to = |provider: &str, k: &str| pb::DebitRequest {
+        provider: provider.into(),
+        ..debit(k, "acc-1", 10)
+    };
+
+    // Two calls fill the hung provider's bulkhead; their partners get
+    // PENDING at their deadline.
+    for k in ["h-1", "h-2"] {
+        let mut c = hub.client_with(Some(key.clone())).await;
+        let mut req = tonic::Request::new(to("hung", k));
+        req.set_timeout(Duration::from_millis(300));
+        let tx = c
+            .debit(req)
+            .await
+            .unwrap()
+            .into_inner()
+            .transaction
+            .unwrap();
+        assert_eq!(state(&tx), pb::TransactionState::Pending);
+    }
+    // A third is refused at once; it never reaches the provider.
+    let mut c = hub.client_with(Some(key.clone())).await;
+    let err = c.debit(to("hung", "h-3")).await.unwrap_err();
+    assert_eq!(err.code(), Code::ResourceExhausted, "{err:?}");
+    assert_eq!(reason(&err).as_deref(), Some("PROVIDER_OVERLOADED"));
+    assert!(retry_delay(&err).is_some());
+    assert_eq!(hung.money_requests(), 2);
+
+    // The other provider answers as usual meanwhile.
+    for i in 0..5 {
+        let tx = c
+            .debit(to("fine", &format!("f-{i}")))
+            .await
+            .unwrap()
+            .into_inner()
+            .transaction
+            .unwrap();
+        assert_eq!(state(&tx), pb::TransactionState::Settled);
+    }
+    assert_eq!(fine.balance("acc-1"), Some(100_000 - 50));
+    hung.clear_faults();
+    hub.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn traffic_fails_over_to_the_backup_and_returns_moving_money_once() {
+    let primary = sandbox().await;
+    let primary_addr = primary.addr();
+    let backup = primary
+        .also_serve(tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap())
+        .unwrap();
+    let (_dir, path) = journal_path();
+    let extra = format!(
+        "backup = {{ base_url = \"http://{}\" }}\n[providers.sb.health]\ninterval = \"100ms\"\ntimeout = \"200ms\"\nunhealthy_after = 2\nhealthy_after = 2",
+        backup.addr()
+    );
+    let hub = TestHub::start_with(config_with(
+        &path,
+        &hmac_provider(PROVIDER, primary_addr, &extra),
+        &[PROVIDER],
+    ))
+    .await;
+    let mut c = hub.client("p1").await;
+    let mut spent = 0;
+    let pay = async |c: &mut Client, k: &str, spent: &mut i64| {
+        let tx = c
+            .debit(debit(k, "acc-1", 100))
+            .await
+            .unwrap()
+            .into_inner()
+            .transaction
+            .unwrap();
+        assert_eq!(state(&tx), pb::TransactionState::Settled, "{k}");
+        *spent += 100;
+        tx.transaction_id
+    };
+    let id = pay(&mut c, "before", &mut spent).await;
+    assert_eq!(backup.requests_for(&id), 1);
+
+    // The primary goes down: the call it could not take goes to the backup.
+    primary.shutdown().await;
+    let id = pay(&mut c, "during-1", &mut spent).await;
+    assert_eq!(backup.requests_for(&id), 1, "sent once, to the backup");
+    // Health checks notice; calls go straight to the backup; the provider
+    // as a whole still serves.
+    tokio::time::sleep(Duration::from_millis(400)).await;
+    for i in 2..5 {
+        pay(&mut c, &format!("during-{i}"), &mut spent).await;
+    }
+    assert_eq!(
+        provider_status(&hub, PROVIDER).await,
+        ServingStatus::Serving as i32
+    );
+
+    // The primary comes back; once healthy, traffic returns to it: with the
+    // backup gone, calls still settle.
+    let primary = backup
+        .also_serve(tokio::net::TcpListener::bind(primary_addr).await.unwrap())
+        .unwrap();
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    backup.shutdown().await;
+    for i in 0..3 {
+        pay(&mut c, &format!("after-{i}"), &mut spent).await;
+    }
+    assert_eq!(primary.balance("acc-1"), Some(100_000 - spent));
+    assert_eq!(
+        primary.money_requests(),
+        8,
+        "each transaction reached the provider once"
+    );
+    hub.stop().await;
+}
