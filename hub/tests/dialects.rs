@@ -50,31 +50,31 @@ async fn every_dialect_moves_money_the_same_way() {
     .unwrap();
     md5.seed("acc-1", "EUR", 100_000);
 
+    let rsa_entry = format!(
+        r#"
+        [providers.rsa]
+        dialect = "json-rsa"
+        base_url = "{}"
+        private_key_file = "{}"
+        provider_public_key_file = "{}"
+        "#,
+        rsa.base_url(),
+        keys().join("operator_private.pem").display(),
+        keys().join("provider_public.pem").display(),
+    );
+    let md5_entry = format!(
+        r#"
+        [providers.md5]
+        dialect = "form-md5"
+        base_url = "{}"
+        secret = "md5-secret"
+        provider_id = "hub"
+        "#,
+        md5.base_url()
+    );
     let providers = format!(
-        "{}\n{}\n{}",
-        hmac_provider("hmac", hmac.addr(), ""),
-        format!(
-            r#"
-            [providers.rsa]
-            dialect = "json-rsa"
-            base_url = "{}"
-            private_key_file = "{}"
-            provider_public_key_file = "{}"
-            "#,
-            rsa.base_url(),
-            keys().join("operator_private.pem").display(),
-            keys().join("provider_public.pem").display(),
-        ),
-        format!(
-            r#"
-            [providers.md5]
-            dialect = "form-md5"
-            base_url = "{}"
-            secret = "md5-secret"
-            provider_id = "hub"
-            "#,
-            md5.base_url()
-        ),
+        "{}\n{rsa_entry}\n{md5_entry}",
+        hmac_provider("hmac", hmac.addr(), "")
     );
     let (_dir, path) = journal_path();
     let hub = TestHub::start_with(config_with(&path, &providers, &["hmac", "rsa", "md5"])).await;
