@@ -246,6 +246,10 @@ pub trait Journal: Send + Sync + 'static {
         limit: usize,
     ) -> Result<Vec<TxRecord>, JournalError>;
 
+    /// Every partner's transactions with `seq > after`, oldest first (for
+    /// the audit and for operators).
+    async fn scan(&self, after: i64, limit: usize) -> Result<Vec<TxRecord>, JournalError>;
+
     /// `partner`'s changes with `seq > after`, in order.
     async fn changes(
         &self,

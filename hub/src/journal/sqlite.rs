@@ -850,6 +850,19 @@ impl Journal for SqliteJournal {
         .await
     }
 
+    async fn scan(&self, after: i64, limit: usize) -> Result<Vec<TxRecord>, JournalError> {
+        self.read(move |c| {
+            let mut stmt = c.prepare_cached(&format!(
+                "SELECT {TX_COLUMNS} FROM transactions WHERE seq > ?1 ORDER BY seq LIMIT ?2"
+            ))?;
+            let rows = stmt
+                .query_map(params![after, limit as i64], read_tx)?
+                .collect::<Result<Vec<_>, _>>()?;
+            Ok(rows)
+        })
+        .await
+    }
+
     async fn changes(
         &self,
         partner: &PartnerId,
