@@ -28,6 +28,49 @@ pub struct Config {
     /// Partners by name.
     #[serde(default)]
     pub partners: BTreeMap<String, PartnerConfig>,
+    /// The resolver of unknown outcomes.
+    #[serde(default)]
+    pub resolver: ResolverConfig,
+}
+
+/// How the resolver works through PENDING transactions: status queries,
+/// then compensation, retried with full-jitter backoff until the provider
+/// answers definitely or the budget is spent (then: a dead letter).
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ResolverConfig {
+    /// How often the queue is polled for due work.
+    #[serde(with = "humantime_serde")]
+    pub poll_interval: Duration,
+    /// Backoff before the second attempt is drawn from zero to this; it
+    /// doubles per attempt.
+    #[serde(with = "humantime_serde")]
+    pub backoff_base: Duration,
+    /// Longest backoff.
+    #[serde(with = "humantime_serde")]
+    pub backoff_max: Duration,
+    /// Attempts before an item becomes a dead letter.
+    pub max_attempts: u32,
+    /// A provider's "no such transaction" is trusted only this long after
+    /// the hub last sent it: a request still travelling could land later.
+    /// Keep it above every provider's timeout.
+    #[serde(with = "humantime_serde")]
+    pub settle_after: Duration,
+    /// Items worked on at once.
+    pub concurrency: usize,
+}
+
+impl Default for ResolverConfig {
+    fn default() -> Self {
+        Self {
+            poll_interval: Duration::from_millis(200),
+            backoff_base: Duration::from_millis(250),
+            backoff_max: Duration::from_secs(30),
+            max_attempts: 12,
+            settle_after: Duration::from_secs(15),
+            concurrency: 16,
+        }
+    }
 }
 
 /// The gRPC server.
@@ -299,6 +342,7 @@ impl Default for Config {
             },
             providers: BTreeMap::new(),
             partners: BTreeMap::new(),
+            resolver: ResolverConfig::default(),
         }
     }
 }

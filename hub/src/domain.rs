@@ -111,6 +111,15 @@ impl TransactionId {
         Self(uuid::Uuid::new_v5(&ID_NAMESPACE, &name).to_string())
     }
 
+    /// The provider-side id of the hub's own rollback that compensates the
+    /// debit `debit` (stable, so repeated compensations are one at the
+    /// provider).
+    pub fn compensation_of(debit: &TransactionId) -> Self {
+        let mut name = b"compensation\0".to_vec();
+        name.extend_from_slice(debit.0.as_bytes());
+        Self(uuid::Uuid::new_v5(&ID_NAMESPACE, &name).to_string())
+    }
+
     /// Wraps an id read back from the journal or a partner's request. Only
     /// the hub's own ids (UUIDs) are accepted.
     pub fn parse(value: &str) -> Result<Self, IdError> {

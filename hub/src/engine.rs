@@ -67,6 +67,13 @@ pub struct Provider {
 }
 
 impl Provider {
+    /// What the provider's adapter publishes about it.
+    pub fn descriptor(&self) -> Option<adapter_api::Descriptor> {
+        self.endpoints
+            .first()
+            .map(|e| e.breaker.inner().adapter().descriptor())
+    }
+
     /// Whether any endpoint can take calls now.
     pub fn is_serving(&self) -> bool {
         self.endpoints
@@ -205,14 +212,22 @@ struct Inner {
     tasks: TaskTracker,
     draining: AtomicBool,
     clock: Arc<dyn Clock>,
+    jitter: Arc<dyn crate::resilience::Jitter>,
+    resolver: crate::config::ResolverConfig,
+    /// Providers whose unfinished transactions are being resumed after a
+    /// start: their new money calls wait (UNAVAILABLE) until that is done.
+    recovering: Mutex<std::collections::HashSet<ProviderId>>,
 }
 
 impl Engine {
-    /// An engine over `journal` routing to `providers`.
+    /// An engine over `journal` routing to `providers`, resolving unknown
+    /// outcomes per `resolver`, with injected time and randomness.
     pub fn new(
         journal: Arc<dyn Journal>,
         providers: HashMap<ProviderId, Provider>,
         clock: Arc<dyn Clock>,
+        jitter: Arc<dyn crate::resilience::Jitter>,
+        resolver: crate::config::ResolverConfig,
     ) -> Self {
         Self {
             inner: Arc::new(Inner {
@@ -222,8 +237,55 @@ impl Engine {
                 tasks: TaskTracker::new(),
                 draining: AtomicBool::new(false),
                 clock,
+                jitter,
+                resolver,
+                recovering: Mutex::new(std::collections::HashSet::new()),
             }),
         }
+    }
+
+    pub(crate) fn clock(&self) -> &Arc<dyn Clock> {
+        &self.inner.clock
+    }
+
+    pub(crate) fn jitter(&self) -> &Arc<dyn crate::resilience::Jitter> {
+        &self.inner.jitter
+    }
+
+    pub(crate) fn resolver_config(&self) -> &crate::config::ResolverConfig {
+        &self.inner.resolver
+    }
+
+    pub(crate) fn provider_of(&self, id: &ProviderId) -> Option<&Provider> {
+        self.inner.providers.get(id)
+    }
+
+    /// Marks `providers` as recovering (or done, when `on` is false).
+    pub fn set_recovering(&self, providers: &[ProviderId], on: bool) {
+        if let Ok(mut r) = self.inner.recovering.lock() {
+            for p in providers {
+                if on {
+                    r.insert(p.clone());
+                } else {
+                    r.remove(p);
+                }
+            }
+        }
+    }
+
+    fn check_recovered(&self, provider: &ProviderId) -> Result<(), HubError> {
+        let recovering = self
+            .inner
+            .recovering
+            .lock()
+            .map(|r| r.contains(provider))
+            .unwrap_or(false);
+        if recovering {
+            return Err(HubError::ProviderRecovering {
+                provider: provider.clone(),
+            });
+        }
+        Ok(())
     }
 
     /// The journal.
@@ -285,6 +347,7 @@ impl Engine {
     ) -> Result<Answer, HubError> {
         self.check_open()?;
         let provider = self.provider(&call.provider)?.clone();
+        self.check_recovered(&call.provider)?;
         let id = TransactionId::derive(partner, &call.key);
         let intent = Intent {
             partner: partner.clone(),
@@ -518,11 +581,18 @@ impl Engine {
                 Recorded::Pending
             }
         };
-        let tx = self
+        let mut tx = self
             .inner
             .journal
             .record(&tx.id, recorded, self.now_us())
             .await?;
+        if tx.state == TxState::Pending {
+            // Ask the provider at once: a definite answer spares the
+            // partner a PENDING; otherwise the resolver takes over.
+            if let Some(resolved) = self.resolve_inline(&tx).await {
+                tx = resolved;
+            }
+        }
         if tx.state == TxState::Failed {
             return Err(HubError::ProviderUnavailable {
                 provider: tx.provider,

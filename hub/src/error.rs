@@ -61,6 +61,13 @@ pub enum HubError {
         /// When trying again makes sense, if known (an open breaker).
         retry_after: Option<Duration>,
     },
+    /// The hub is still resuming the provider's unfinished transactions
+    /// after a start; nothing moved.
+    #[error("provider {provider} is resuming unfinished transactions; nothing moved")]
+    ProviderRecovering {
+        /// The provider.
+        provider: ProviderId,
+    },
     /// Too many calls are in flight to the provider; nothing moved.
     #[error("provider {provider} is at its concurrency limit; nothing moved")]
     ProviderOverloaded {
@@ -150,6 +157,11 @@ impl HubError {
             } => {
                 let mut d = info("PROVIDER_UNAVAILABLE", provider_meta(provider));
                 d.set_retry_info(Some(retry_after.unwrap_or(Duration::from_millis(500))));
+                (Code::Unavailable, d)
+            }
+            HubError::ProviderRecovering { provider } => {
+                let mut d = info("PROVIDER_RECOVERING", provider_meta(provider));
+                d.set_retry_info(Some(Duration::from_millis(500)));
                 (Code::Unavailable, d)
             }
             HubError::ProviderOverloaded { provider } => {

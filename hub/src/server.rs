@@ -74,7 +74,7 @@ impl Hub {
         clock: Arc<dyn Clock>,
         jitter: Arc<dyn Jitter>,
     ) -> Result<Self, ServeError> {
-        let providers = Registry::builtin().build(&config.providers, jitter)?;
+        let providers = Registry::builtin().build(&config.providers, jitter.clone())?;
         let mut partners = HashMap::new();
         for (name, p) in &config.partners {
             let id = PartnerId::parse(name).map_err(|e| ConfigError::Invalid {
@@ -90,7 +90,7 @@ impl Hub {
         }
         let auth = Arc::new(Authenticator::new(journal.clone(), partners));
         Ok(Self {
-            engine: Engine::new(journal, providers, clock),
+            engine: Engine::new(journal, providers, clock, jitter, config.resolver.clone()),
             auth,
             timing: Timing {
                 default_deadline: config.server.default_deadline,
@@ -122,6 +122,21 @@ impl Hub {
         if parked > 0 {
             tracing::warn!(parked, "interrupted transactions are now PENDING");
         }
+        // Providers with unfinished work take no new money calls until the
+        // resolver has tried every such transaction once.
+        let unfinished: Vec<ProviderId> = self
+            .engine
+            .journal()
+            .list_work(Some(false))
+            .await?
+            .into_iter()
+            .map(|w| w.provider)
+            .collect::<HashSet<_>>()
+            .into_iter()
+            .collect();
+        self.engine.set_recovering(&unfinished, true);
+        let stop_resolver = CancellationToken::new();
+        let resolver = tokio::spawn(self.engine.clone().run_resolver(stop_resolver.clone()));
 
         let (health, health_service) = tonic_health::server::health_reporter();
         health
@@ -192,6 +207,10 @@ impl Hub {
             Ok(n) => tracing::warn!(parked = n, "unfinished transactions journaled PENDING"),
             Err(e) => tracing::error!(error = %e, "could not park unfinished transactions"),
         }
+        // An attempt cut short here stays queued (leased items are all
+        // retried at the next start).
+        stop_resolver.cancel();
+        resolver.abort();
         let _ = stop_server.send(());
         let served = tokio::time::timeout(CLOSE_GRACE, server).await;
         match served {

@@ -17,6 +17,8 @@ use tonic_health::pb::health_client::HealthClient;
 /// Health checks far apart, so they do not touch the sandbox in a test
 /// that is not about them.
 const QUIET_HEALTH: &str = "[providers.sb.health]\ninterval = \"1h\"";
+/// A resolver that does not poll during the test.
+const QUIET_RESOLVER: &str = "[resolver]\npoll_interval = \"1h\"";
 
 async fn provider_status(hub: &TestHub, provider: &str) -> i32 {
     HealthClient::new(hub.channel().await)
@@ -48,10 +50,12 @@ fn retry_delay(status: &tonic::Status) -> Option<Duration> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_failing_provider_trips_the_breaker_which_probes_once_and_closes() {
     let sb = sandbox().await;
-    sb.set_fault(Fault::new(FaultKind::ErrorRate(1.0)).on_path("/v1/debit"));
+    // Every request fails: the debit (503 after sending: unknown outcome)
+    // and the status query the hub sends right after it.
+    sb.set_fault(Fault::new(FaultKind::ErrorRate(1.0)));
     let (_dir, path) = journal_path();
     let extra = format!(
-        "[providers.sb.breaker]\nconsecutive_failures = 3\nopen_base = \"300ms\"\nopen_max = \"300ms\"\n[providers.sb.retry]\nmax_attempts = 1\n{QUIET_HEALTH}"
+        "[providers.sb.breaker]\nconsecutive_failures = 4\nopen_base = \"300ms\"\nopen_max = \"300ms\"\n[providers.sb.retry]\nmax_attempts = 1\n{QUIET_HEALTH}\n{QUIET_RESOLVER}"
     );
     let hub = TestHub::start_with(config_with(
         &path,
@@ -62,8 +66,8 @@ async fn a_failing_provider_trips_the_breaker_which_probes_once_and_closes() {
     let key = hub.key("p1").await;
     let mut c = hub.client_with(Some(key.clone())).await;
 
-    // Three failures (a 503 after sending is an unknown outcome: PENDING).
-    for i in 0..3 {
+    // Two debits, each a failure and a failed status query: four failures.
+    for i in 0..2 {
         let tx = c
             .debit(debit(&format!("f-{i}"), "acc-1", 10))
             .await
@@ -73,7 +77,7 @@ async fn a_failing_provider_trips_the_breaker_which_probes_once_and_closes() {
             .unwrap();
         assert_eq!(state(&tx), pb::TransactionState::Pending);
     }
-    assert_eq!(sb.money_requests(), 3);
+    assert_eq!(sb.money_requests(), 2);
 
     // Open: fast failure with RetryInfo, nothing reaches the provider.
     let err = c.debit(debit("f-open", "acc-1", 10)).await.unwrap_err();
@@ -81,7 +85,7 @@ async fn a_failing_provider_trips_the_breaker_which_probes_once_and_closes() {
     assert_eq!(reason(&err).as_deref(), Some("PROVIDER_UNAVAILABLE"));
     let delay = retry_delay(&err).expect("RetryInfo");
     assert!(delay <= Duration::from_millis(300), "{delay:?}");
-    assert_eq!(sb.money_requests(), 3);
+    assert_eq!(sb.money_requests(), 2);
     wait_status(&hub, PROVIDER, ServingStatus::NotServing).await;
 
     // Half-open: of a burst, exactly one probe reaches the provider.
@@ -116,7 +120,7 @@ async fn a_failing_provider_trips_the_breaker_which_probes_once_and_closes() {
         }
     }
     assert_eq!((settled, refused), (1, 7));
-    assert_eq!(sb.money_requests(), 4, "exactly one probe");
+    assert_eq!(sb.money_requests(), 3, "exactly one probe");
 
     // The probe closed the breaker.
     sb.clear_faults();
@@ -128,7 +132,7 @@ async fn a_failing_provider_trips_the_breaker_which_probes_once_and_closes() {
         .transaction
         .unwrap();
     assert_eq!(state(&tx), pb::TransactionState::Settled);
-    assert_eq!(sb.money_requests(), 5);
+    assert_eq!(sb.money_requests(), 4);
     wait_status(&hub, PROVIDER, ServingStatus::Serving).await;
     hub.stop().await;
 }

@@ -127,10 +127,31 @@ pub enum Recorded {
     },
     /// Refused.
     Declined(DeclineReason),
-    /// Outcome unknown.
+    /// Outcome unknown: also queues the transaction for the resolver.
     Pending,
     /// Provably nothing moved.
     Failed,
+    /// A debit the provider reports reversed, or that the hub compensated
+    /// (rolled back at the provider, or found never applied).
+    RolledBack,
+}
+
+/// A queued resolution: a PENDING transaction the resolver works on until
+/// the provider gives a definite answer.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct WorkItem {
+    /// The transaction.
+    pub tx_id: TransactionId,
+    /// Its provider.
+    pub provider: ProviderId,
+    /// Attempts made so far.
+    pub attempts: u32,
+    /// When the next attempt is due (µs).
+    pub next_at_us: i64,
+    /// Why the last attempt did not resolve it.
+    pub last_error: Option<String>,
+    /// Whether it exhausted its budget and waits for an operator.
+    pub dead: bool,
 }
 
 /// How to look up one transaction.
@@ -227,8 +248,44 @@ pub trait Journal: Send + Sync + 'static {
     ) -> Result<TxRecord, JournalError>;
 
     /// Moves every SENT transaction to PENDING (at start and at shutdown:
-    /// their provider calls were interrupted). Returns how many.
+    /// their provider calls were interrupted) and queues each for the
+    /// resolver. Returns how many.
     async fn park_in_flight(&self, now_us: i64) -> Result<u64, JournalError>;
+
+    /// Claims up to `limit` live work items due at `now_us` (all of them,
+    /// due or not, when `all`), pushing their next attempt to
+    /// `now_us + lease_us` so no other worker takes them meanwhile.
+    async fn claim_work(
+        &self,
+        now_us: i64,
+        lease_us: i64,
+        limit: usize,
+        all: bool,
+    ) -> Result<Vec<WorkItem>, JournalError>;
+
+    /// Schedules the next attempt of an item (or dead-letters it when
+    /// `dead`), keeping `error` as its last error.
+    async fn reschedule_work(
+        &self,
+        tx_id: &TransactionId,
+        next_at_us: i64,
+        error: &str,
+        dead: bool,
+    ) -> Result<(), JournalError>;
+
+    /// Removes the item of a transaction that is no longer open.
+    async fn complete_work(&self, tx_id: &TransactionId) -> Result<(), JournalError>;
+
+    /// Work items: live ones, dead letters, or both.
+    async fn list_work(&self, dead: Option<bool>) -> Result<Vec<WorkItem>, JournalError>;
+
+    /// Puts a dead letter back in the queue, due now; false if there is no
+    /// such dead letter.
+    async fn replay_dead(&self, tx_id: &TransactionId, now_us: i64) -> Result<bool, JournalError>;
+
+    /// One transaction by id, whoever owns it (for the hub's own workers,
+    /// never for partner calls).
+    async fn get_any(&self, id: &TransactionId) -> Result<Option<TxRecord>, JournalError>;
 
     /// One transaction of `partner`.
     async fn get(

@@ -17,7 +17,7 @@ use tokio::sync::{broadcast, mpsc, oneshot};
 
 use super::{
     ApiKeyRecord, Begin, Change, Intent, Journal, JournalError, JournalStats, ListFilter, Lookup,
-    Recorded, RollbackBegin, RollbackIntent, RollbackTarget,
+    Recorded, RollbackBegin, RollbackIntent, RollbackTarget, WorkItem,
 };
 use crate::domain::{
     Fingerprint, IdempotencyKey, PartnerId, ProviderId, TransactionId, TxKind, TxRecord, TxState,
@@ -63,6 +63,18 @@ CREATE TABLE IF NOT EXISTS events (
     at_us          INTEGER NOT NULL
 );
 CREATE INDEX IF NOT EXISTS events_partner_seq ON events (partner, seq);
+
+CREATE TABLE IF NOT EXISTS work_items (
+    tx_id      TEXT PRIMARY KEY REFERENCES transactions (id),
+    provider   TEXT NOT NULL,
+    attempts   INTEGER NOT NULL DEFAULT 0,
+    next_at_us INTEGER NOT NULL,
+    last_error TEXT,
+    dead       INTEGER NOT NULL DEFAULT 0,
+    created_us INTEGER NOT NULL,
+    updated_us INTEGER NOT NULL
+);
+CREATE INDEX IF NOT EXISTS work_items_due ON work_items (dead, next_at_us);
 
 CREATE TABLE IF NOT EXISTS api_keys (
     id         TEXT PRIMARY KEY,
@@ -715,8 +727,19 @@ fn record_tx(
         (Recorded::Declined(_), _) => TxState::Declined,
         (Recorded::Pending, _) => TxState::Pending,
         (Recorded::Failed, _) => TxState::Failed,
+        (Recorded::RolledBack, _) => TxState::RolledBack,
     };
     let mut changes = vec![transition(c, &tx, state, Some(&result), now_us)?];
+    // The queue follows the state in the same SQL transaction: an open
+    // outcome is queued for the resolver, a final one leaves the queue.
+    if state == TxState::Pending {
+        enqueue(c, &tx, now_us)?;
+    } else {
+        c.execute(
+            "DELETE FROM work_items WHERE tx_id = ?1",
+            params![tx.id.as_str()],
+        )?;
+    }
     if state == TxState::RolledBack {
         if let Some(original) = tx
             .reverses
@@ -732,12 +755,39 @@ fn record_tx(
                 TxState::Settled | TxState::Pending | TxState::Failed
             ) {
                 changes.push(transition(c, &original, TxState::RolledBack, None, now_us)?);
+                c.execute(
+                    "DELETE FROM work_items WHERE tx_id = ?1",
+                    params![original.id.as_str()],
+                )?;
             }
         }
     }
     let stored = changes[0].tx.clone();
     Ok((stored, changes))
 }
+
+/// Queues `tx` for the resolver, due now (kept as is if already queued).
+fn enqueue(c: &Connection, tx: &TxRecord, now_us: i64) -> Result<(), JournalError> {
+    c.execute(
+        "INSERT OR IGNORE INTO work_items (tx_id, provider, next_at_us, created_us, updated_us) \
+         VALUES (?1, ?2, ?3, ?3, ?3)",
+        params![tx.id.as_str(), tx.provider.as_str(), now_us],
+    )?;
+    Ok(())
+}
+
+fn read_work(r: &Row) -> rusqlite::Result<WorkItem> {
+    Ok(WorkItem {
+        tx_id: TransactionId::parse(&r.get::<_, String>(0)?).map_err(|_| bad(0, "tx id"))?,
+        provider: ProviderId::parse(&r.get::<_, String>(1)?).map_err(|_| bad(1, "provider"))?,
+        attempts: u32::try_from(r.get::<_, i64>(2)?).unwrap_or(u32::MAX),
+        next_at_us: r.get(3)?,
+        last_error: r.get(4)?,
+        dead: r.get::<_, i64>(5)? != 0,
+    })
+}
+
+const WORK_COLUMNS: &str = "tx_id, provider, attempts, next_at_us, last_error, dead";
 
 fn read_key(r: &Row) -> rusqlite::Result<ApiKeyRecord> {
     let hash: Vec<u8> = r.get(2)?;
@@ -782,8 +832,95 @@ impl Journal for SqliteJournal {
             let mut changes = Vec::with_capacity(sent.len());
             for tx in &sent {
                 changes.push(transition(c, tx, TxState::Pending, None, now_us)?);
+                enqueue(c, tx, now_us)?;
             }
             Ok((sent.len() as u64, changes))
+        })
+        .await
+    }
+
+    async fn get_any(&self, id: &TransactionId) -> Result<Option<TxRecord>, JournalError> {
+        let id = id.clone();
+        self.read(move |c| Ok(by_id(c, &id)?)).await
+    }
+
+    async fn claim_work(
+        &self,
+        now_us: i64,
+        lease_us: i64,
+        limit: usize,
+        all: bool,
+    ) -> Result<Vec<WorkItem>, JournalError> {
+        self.write(move |c| {
+            let mut stmt = c.prepare_cached(&format!(
+                "SELECT {WORK_COLUMNS} FROM work_items \
+                 WHERE dead = 0 AND (?2 OR next_at_us <= ?1) ORDER BY next_at_us LIMIT ?3"
+            ))?;
+            let items = stmt
+                .query_map(params![now_us, all, limit as i64], read_work)?
+                .collect::<Result<Vec<_>, _>>()?;
+            for item in &items {
+                c.execute(
+                    "UPDATE work_items SET next_at_us = ?2 WHERE tx_id = ?1",
+                    params![item.tx_id.as_str(), now_us.saturating_add(lease_us)],
+                )?;
+            }
+            Ok((items, vec![]))
+        })
+        .await
+    }
+
+    async fn reschedule_work(
+        &self,
+        tx_id: &TransactionId,
+        next_at_us: i64,
+        error: &str,
+        dead: bool,
+    ) -> Result<(), JournalError> {
+        let (id, error) = (tx_id.to_string(), error.to_owned());
+        self.write(move |c| {
+            c.execute(
+                "UPDATE work_items SET attempts = attempts + 1, next_at_us = ?2, last_error = ?3, \
+                 dead = ?4, updated_us = ?2 WHERE tx_id = ?1",
+                params![id, next_at_us, error, dead],
+            )?;
+            Ok(((), vec![]))
+        })
+        .await
+    }
+
+    async fn complete_work(&self, tx_id: &TransactionId) -> Result<(), JournalError> {
+        let id = tx_id.to_string();
+        self.write(move |c| {
+            c.execute("DELETE FROM work_items WHERE tx_id = ?1", params![id])?;
+            Ok(((), vec![]))
+        })
+        .await
+    }
+
+    async fn list_work(&self, dead: Option<bool>) -> Result<Vec<WorkItem>, JournalError> {
+        self.read(move |c| {
+            let mut stmt = c.prepare_cached(&format!(
+                "SELECT {WORK_COLUMNS} FROM work_items WHERE ?1 IS NULL OR dead = ?1 \
+                 ORDER BY next_at_us"
+            ))?;
+            let items = stmt
+                .query_map(params![dead], read_work)?
+                .collect::<Result<Vec<_>, _>>()?;
+            Ok(items)
+        })
+        .await
+    }
+
+    async fn replay_dead(&self, tx_id: &TransactionId, now_us: i64) -> Result<bool, JournalError> {
+        let id = tx_id.to_string();
+        self.write(move |c| {
+            let n = c.execute(
+                "UPDATE work_items SET dead = 0, attempts = 0, next_at_us = ?2, updated_us = ?2 \
+                 WHERE tx_id = ?1 AND dead = 1",
+                params![id, now_us],
+            )?;
+            Ok((n > 0, vec![]))
         })
         .await
     }
