@@ -5,9 +5,11 @@
 //! `main.rs` only parses arguments; everything here can be driven by tests.
 //! Module map: [`config`] (layered, validated configuration), [`domain`]
 //! (ids and records), [`journal`] (durable store), [`engine`] (the money
-//! path), [`registry`] (dialects and providers from config), [`auth`] (API keys), [`service`] (the settlement contract),
-//! [`server`] (assembly and shutdown), [`demo`] (the one-command demo),
-//! [`error`] (errors and their gRPC status).
+//! path), [`registry`] (dialects and providers from config), [`resilience`]
+//! (breakers, retries, bulkheads, failover), [`resolver`] (unknown outcomes
+//! resolved, crash recovery, dead letters), [`auth`] (API keys), [`service`]
+//! (the settlement contract), [`server`] (assembly and shutdown), [`demo`]
+//! (the one-command demo), [`error`] (errors and their gRPC status).
 
 pub mod auth;
 pub mod config;
@@ -18,5 +20,6 @@ pub mod error;
 pub mod journal;
 pub mod registry;
 pub mod resilience;
+pub mod resolver;
 pub mod server;
 pub mod service;
