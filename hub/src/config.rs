@@ -364,6 +364,13 @@ pub enum ConfigError {
     },
 }
 
+/// `HUB_*` environment variables as configuration overrides
+/// (`HUB_SERVER__LISTEN` sets `server.listen`). `HUB_CONFIG` and `HUB_LOG`
+/// belong to the command line, not the configuration.
+pub fn env_overrides() -> Env {
+    Env::prefixed("HUB_").ignore(&["CONFIG", "LOG"]).split("__")
+}
+
 impl Config {
     /// Defaults, then `file` (if given), then `HUB_*` environment variables.
     pub fn load(file: Option<&Path>) -> Result<Self, ConfigError> {
@@ -371,7 +378,7 @@ impl Config {
         if let Some(f) = file {
             fig = fig.merge(Toml::file_exact(f));
         }
-        Self::from_figment(fig.merge(Env::prefixed("HUB_").split("__")))
+        Self::from_figment(fig.merge(env_overrides()))
     }
 
     /// Extracts and validates a configuration from any figment.

@@ -50,6 +50,9 @@ enum Step {
     Done,
     /// Not yet; why.
     Again(String),
+    /// Too early to decide: try again at this time (µs), without spending
+    /// an attempt.
+    Wait(i64),
 }
 
 /// How long the resolver holds a claimed item before another worker may
@@ -150,8 +153,16 @@ impl Engine {
             Ok(step) => step,
             Err(e) => Step::Again(format!("journal: {e}")),
         };
-        let Step::Again(why) = step else {
-            return;
+        let why = match step {
+            Step::Done => return,
+            Step::Wait(at) => {
+                // Not an attempt: the budget is for the provider's answers.
+                if let Err(e) = self.journal().wait_work(&item.tx_id, at).await {
+                    tracing::error!(transaction = %item.tx_id, error = %e, "cannot reschedule");
+                }
+                return;
+            }
+            Step::Again(why) => why,
         };
         let config = self.resolver_config();
         let attempts = item.attempts + 1;
@@ -192,10 +203,11 @@ impl Engine {
                 tx.provider
             )));
         };
-        let settled_enough = self.clock().now_us().saturating_sub(tx.updated_us)
-            >= micros(self.resolver_config().settle_after);
+        let settle_at = tx
+            .updated_us
+            .saturating_add(micros(self.resolver_config().settle_after));
         let step = match tx.kind {
-            TxKind::Debit => self.resolve_debit(provider, &tx, settled_enough).await?,
+            TxKind::Debit => self.resolve_debit(provider, &tx, settle_at).await?,
             TxKind::Credit => self.resolve_credit(provider, &tx).await?,
             TxKind::Rollback => self.resend_rollback(provider, &tx).await?,
         };
@@ -212,7 +224,7 @@ impl Engine {
         &self,
         provider: &Provider,
         tx: &TxRecord,
-        settled_enough: bool,
+        settle_at: i64,
     ) -> Result<Step, JournalError> {
         if supports_status(provider) {
             match self.status(provider, tx).await {
@@ -233,10 +245,8 @@ impl Engine {
                 TxStatus::NotFound => {}
             }
         }
-        if !settled_enough {
-            return Ok(Step::Again(
-                "waiting for the settle time before compensating".into(),
-            ));
+        if self.clock().now_us() < settle_at {
+            return Ok(Step::Wait(settle_at));
         }
         // Compensate: our own rollback of the debit.
         let req = RollbackRequest {

@@ -273,6 +273,10 @@ pub trait Journal: Send + Sync + 'static {
         dead: bool,
     ) -> Result<(), JournalError>;
 
+    /// Moves an item's next attempt to `next_at_us` without counting an
+    /// attempt.
+    async fn wait_work(&self, tx_id: &TransactionId, next_at_us: i64) -> Result<(), JournalError>;
+
     /// Removes the item of a transaction that is no longer open.
     async fn complete_work(&self, tx_id: &TransactionId) -> Result<(), JournalError>;
 

@@ -889,6 +889,18 @@ impl Journal for SqliteJournal {
         .await
     }
 
+    async fn wait_work(&self, tx_id: &TransactionId, next_at_us: i64) -> Result<(), JournalError> {
+        let id = tx_id.to_string();
+        self.write(move |c| {
+            c.execute(
+                "UPDATE work_items SET next_at_us = ?2 WHERE tx_id = ?1",
+                params![id, next_at_us],
+            )?;
+            Ok(((), vec![]))
+        })
+        .await
+    }
+
     async fn complete_work(&self, tx_id: &TransactionId) -> Result<(), JournalError> {
         let id = tx_id.to_string();
         self.write(move |c| {
