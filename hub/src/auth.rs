@@ -10,7 +10,7 @@
 //! [`AuthLayer`] authenticates every call of the settlement service and puts
 //! the [`Partner`] into the request's extensions; handlers take it from there.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
@@ -20,9 +20,11 @@ use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 use tonic::body::Body;
 
+use crate::config::AmountLimit;
 use crate::domain::{PartnerId, ProviderId};
 use crate::error::HubError;
 use crate::journal::{ApiKeyRecord, Journal};
+use crate::limits::RateLimits;
 
 /// How long a looked-up key is trusted without asking the store again.
 pub const CACHE_TTL: Duration = Duration::from_secs(2);
@@ -34,12 +36,24 @@ const PREFIX: &str = "hk_";
 const ID_LEN: usize = 16;
 
 /// An authenticated partner, as handlers receive it.
-#[derive(Clone, Debug)]
+#[derive(Clone)]
 pub struct Partner {
     /// Who.
     pub id: PartnerId,
     /// Providers it may use.
     pub providers: Arc<HashSet<ProviderId>>,
+    /// Amount limits by currency code.
+    pub amounts: Arc<BTreeMap<String, AmountLimit>>,
+    limits: Arc<RateLimits>,
+}
+
+impl std::fmt::Debug for Partner {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Partner")
+            .field("id", &self.id)
+            .field("providers", &self.providers)
+            .finish_non_exhaustive()
+    }
 }
 
 impl Partner {
@@ -51,13 +65,31 @@ impl Partner {
             .ok_or(HubError::Unauthenticated("no credentials"))
     }
 
-    /// Checks that this partner may use `provider`.
-    pub fn may_use(&self, provider: &ProviderId) -> Result<(), HubError> {
-        if self.providers.contains(provider) {
-            Ok(())
-        } else {
-            Err(HubError::ProviderNotAllowed(provider.clone()))
+    /// Checks a debit or credit of `amount` against the partner's
+    /// per-transaction limit, and returns its daily limit, if any.
+    pub fn amount_allowed(&self, amount: &adapter_api::Money) -> Result<Option<i64>, HubError> {
+        let Some(limit) = self.amounts.get(amount.currency.code()) else {
+            return Ok(None);
+        };
+        if let Some(max) = limit.per_transaction {
+            if amount.minor_units > max {
+                return Err(HubError::AmountLimit {
+                    currency: amount.currency.code(),
+                    limit: max,
+                    daily: false,
+                });
+            }
         }
+        Ok(limit.per_day)
+    }
+
+    /// Checks that this partner may use `provider` now: it is allowed to,
+    /// and is within its rate limit for it.
+    pub fn may_use(&self, provider: &ProviderId) -> Result<(), HubError> {
+        if !self.providers.contains(provider) {
+            return Err(HubError::ProviderNotAllowed(provider.clone()));
+        }
+        self.limits.check_provider(&self.id, provider)
     }
 }
 
@@ -123,22 +155,35 @@ fn parse_key(key: &str) -> Option<(&str, &str)> {
     ok.then_some((id, secret))
 }
 
+/// What a partner may do, from configuration.
+#[derive(Clone, Debug, Default)]
+pub struct PartnerPolicy {
+    /// Providers it may use.
+    pub providers: Arc<HashSet<ProviderId>>,
+    /// Amount limits by currency code.
+    pub amounts: Arc<BTreeMap<String, AmountLimit>>,
+}
+
 /// Checks API keys against the store, with a short cache.
 pub struct Authenticator {
     journal: Arc<dyn Journal>,
-    partners: HashMap<PartnerId, Arc<HashSet<ProviderId>>>,
+    partners: HashMap<PartnerId, PartnerPolicy>,
+    limits: Arc<RateLimits>,
     cache: Mutex<HashMap<String, (ApiKeyRecord, Instant)>>,
 }
 
 impl Authenticator {
-    /// An authenticator for the configured `partners`.
+    /// An authenticator for the configured `partners`, with their rate
+    /// `limits`.
     pub fn new(
         journal: Arc<dyn Journal>,
-        partners: HashMap<PartnerId, Arc<HashSet<ProviderId>>>,
+        partners: HashMap<PartnerId, PartnerPolicy>,
+        limits: Arc<RateLimits>,
     ) -> Self {
         Self {
             journal,
             partners,
+            limits,
             cache: Mutex::new(HashMap::new()),
         }
     }
@@ -171,14 +216,19 @@ impl Authenticator {
         if !matches || record.revoked_us.is_some() {
             return Err(invalid);
         }
-        let providers = self
+        let policy = self
             .partners
             .get(&record.partner)
             .cloned()
             .ok_or(HubError::Unauthenticated("partner is not configured"))?;
+        // Rate limits apply from the first call of an authenticated
+        // partner, before any journal write or provider call.
+        self.limits.check_partner(&record.partner)?;
         Ok(Partner {
             id: record.partner,
-            providers,
+            providers: policy.providers,
+            amounts: policy.amounts,
+            limits: self.limits.clone(),
         })
     }
 }

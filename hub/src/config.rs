@@ -326,6 +326,22 @@ impl std::fmt::Debug for Settings {
 pub struct PartnerConfig {
     /// Providers this partner may use.
     pub providers: Vec<String>,
+    /// Request-rate limits.
+    #[serde(default)]
+    pub rate: crate::limits::RateConfig,
+    /// Amount limits by ISO 4217 currency code.
+    #[serde(default)]
+    pub amounts: BTreeMap<String, AmountLimit>,
+}
+
+/// What a partner may move in one currency, in minor units.
+#[derive(Debug, Clone, Copy, Default, Deserialize, Serialize, PartialEq, Eq)]
+#[serde(default, deny_unknown_fields)]
+pub struct AmountLimit {
+    /// Largest single debit or credit.
+    pub per_transaction: Option<i64>,
+    /// Most debits and credits together per UTC day.
+    pub per_day: Option<i64>,
 }
 
 impl Default for Config {
@@ -414,6 +430,16 @@ impl Config {
         for (name, p) in &self.partners {
             PartnerId::parse(name)
                 .map_err(|e| invalid(format!("partners.{name}"), &e.to_string()))?;
+            for (code, limit) in &p.amounts {
+                let field = format!("partners.{name}.amounts.{code}");
+                adapter_api::Currency::from_code(code)
+                    .map_err(|_| invalid(field.clone(), "not an ISO 4217 currency code"))?;
+                if limit.per_transaction.is_some_and(|v| v <= 0)
+                    || limit.per_day.is_some_and(|v| v <= 0)
+                {
+                    return Err(invalid(field, "limits must be positive"));
+                }
+            }
             for (i, prov) in p.providers.iter().enumerate() {
                 if !self.providers.contains_key(prov) {
                     return Err(invalid(

@@ -7,7 +7,7 @@
 //! stored in the demo's own journal.
 
 use figment::Figment;
-use figment::providers::{Env, Format, Serialized, Toml};
+use figment::providers::{Format, Serialized, Toml};
 use std::path::PathBuf;
 
 use sandbox_json_hmac::{Sandbox, SandboxConfig};
@@ -64,17 +64,20 @@ pub async fn start_sandboxes() -> std::io::Result<Sandboxes> {
     let hmac = Sandbox::start_local(SandboxConfig {
         secret: DEMO_SANDBOX_SECRET.into(),
         operator: DEMO_OPERATOR.into(),
-        control: false,
+        control: true,
     })
     .await?;
-    let rsa_setup = sandbox_json_rsa::SandboxConfig::default()
-        .setup()
-        .map_err(std::io::Error::other)?;
+    let rsa_setup = sandbox_json_rsa::SandboxConfig {
+        control: true,
+        ..Default::default()
+    }
+    .setup()
+    .map_err(std::io::Error::other)?;
     let rsa = sandbox_json_rsa::Sandbox::start_local(rsa_setup).await?;
     let md5 = sandbox_form_md5::Sandbox::start_local(sandbox_form_md5::SandboxConfig {
         secret: DEMO_MD5_SECRET.into(),
         provider_id: DEMO_OPERATOR.into(),
-        control: false,
+        control: true,
     })
     .await?;
     for (account, currency, balance) in DEMO_ACCOUNTS {
@@ -131,8 +134,51 @@ pub fn config(sandboxes: &Sandboxes) -> Result<Config, ConfigError> {
     Config::from_figment(
         Figment::from(Serialized::defaults(Config::default()))
             .merge(Toml::string(&toml))
-            .merge(Env::prefixed("HUB_").split("__")),
+            .merge(crate::config::env_overrides()),
     )
+}
+
+/// Writes the demo's providers (their random ports) and journal as a
+/// configuration file beside the journal, `demo-audit.toml`, so that
+/// `hub --config data/demo-audit.toml audit` checks the running demo's
+/// journal against its sandboxes' ledgers. Returns the file's path. The
+/// file is rewritten at each start and is stale once the demo stops.
+pub fn write_audit_config(config: &Config) -> std::io::Result<PathBuf> {
+    // A JSON string or scalar is also a valid TOML one.
+    let quote = |text: &str| serde_json::Value::from(text).to_string();
+    let journal = std::path::absolute(&config.journal.path)?;
+    let mut toml = format!(
+        "# Written by `hub demo` for `hub --config THIS_FILE audit`; stale once the demo stops.\n\
+         [journal]\npath = {}\n",
+        quote(&journal.to_string_lossy())
+    );
+    for (name, provider) in &config.providers {
+        toml.push_str(&format!(
+            "\n[providers.{}]\ndialect = {}\n",
+            quote(name),
+            quote(&provider.dialect)
+        ));
+        for (key, value) in &provider.settings.0 {
+            if matches!(
+                value,
+                serde_json::Value::String(_)
+                    | serde_json::Value::Number(_)
+                    | serde_json::Value::Bool(_)
+            ) {
+                toml.push_str(&format!("{} = {value}\n", quote(key)));
+            }
+        }
+    }
+    let dir = config
+        .journal
+        .path
+        .parent()
+        .filter(|d| !d.as_os_str().is_empty())
+        .unwrap_or(std::path::Path::new("."));
+    std::fs::create_dir_all(dir)?;
+    let path = dir.join("demo-audit.toml");
+    std::fs::write(&path, toml)?;
+    Ok(path)
 }
 
 /// Stores the demo key unless it is there already.

@@ -157,6 +157,8 @@ pub struct Transfer {
     pub amount: Money,
     /// The partner's reference.
     pub reference: Option<Reference>,
+    /// The partner's daily limit in this currency (minor units), if any.
+    pub daily_limit: Option<i64>,
 }
 
 /// A validated rollback.
@@ -178,6 +180,9 @@ pub struct Answer {
 }
 
 type Flights = Mutex<HashMap<TransactionId, watch::Receiver<()>>>;
+
+/// Microseconds in a (UTC) day.
+const DAY_US: i64 = 86_400_000_000;
 
 /// Removes a flight from the registry when its task ends, waking waiters.
 struct FlightGuard {
@@ -359,6 +364,10 @@ impl Engine {
             reference: call.reference.clone(),
             fingerprint: crate::service::transfer_fingerprint(&call),
             now_us: self.now_us(),
+            daily_limit: call.daily_limit.map(|limit| crate::journal::DailyLimit {
+                limit,
+                since_us: self.now_us() - self.now_us().rem_euclid(DAY_US),
+            }),
         };
         let engine = self.clone();
         self.run_detached(partner, &id, answer_by, async move {
@@ -450,11 +459,22 @@ impl Engine {
         provider: Provider,
         answer_by: Instant,
     ) -> Result<Answer, HubError> {
+        let daily = intent
+            .daily_limit
+            .map(|d| (intent.amount.currency.code(), d.limit));
         let tx = match self.inner.journal.begin(intent).await? {
             Begin::Started(tx) => tx,
             Begin::Existing(tx) => return Ok(Answer { tx, replay: true }),
             Begin::Conflict(_) => return Err(HubError::IdempotencyConflict),
             Begin::Tombstoned(_) => return Err(HubError::KeyRolledBack),
+            Begin::OverDailyLimit { .. } => {
+                let (currency, limit) = daily.ok_or(HubError::Internal)?;
+                return Err(HubError::AmountLimit {
+                    currency,
+                    limit,
+                    daily: true,
+                });
+            }
         };
         let amount = tx.amount.ok_or(HubError::Internal)?;
         let req = MoneyRequest {

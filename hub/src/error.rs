@@ -85,6 +85,27 @@ pub enum HubError {
     /// The journal cannot be written or read: fail closed.
     #[error("the journal is unavailable")]
     Journal(#[from] JournalError),
+    /// The amount is over one of the partner's amount limits; nothing was
+    /// journaled or sent.
+    #[error("amount over the partner's {} limit of {limit} {currency} minor units", if *daily { "daily" } else { "per-transaction" })]
+    AmountLimit {
+        /// Currency code.
+        currency: &'static str,
+        /// The limit, in minor units.
+        limit: i64,
+        /// Whether it is the daily limit (else per transaction).
+        daily: bool,
+    },
+    /// The partner is over a rate limit; nothing was journaled or sent.
+    #[error("rate limit exceeded ({scope}); retry in {retry_after:?}")]
+    RateLimited {
+        /// `partner` or `partner+provider`.
+        scope: &'static str,
+        /// The quota's subject, such as `partner:p1/provider:acme`.
+        subject: String,
+        /// When a call will be admitted again.
+        retry_after: Duration,
+    },
     /// The hub is shutting down.
     #[error("the hub is shutting down")]
     ShuttingDown,
@@ -178,6 +199,46 @@ impl HubError {
                 let mut d = info("JOURNAL_UNAVAILABLE", none());
                 d.set_retry_info(Some(Duration::from_secs(1)));
                 (Code::Unavailable, d)
+            }
+            HubError::AmountLimit {
+                currency,
+                limit,
+                daily,
+            } => {
+                let reason = if *daily {
+                    "DAILY_LIMIT_EXCEEDED"
+                } else {
+                    "AMOUNT_LIMIT_EXCEEDED"
+                };
+                let mut d = info(
+                    reason,
+                    HashMap::from([
+                        ("currency".into(), currency.to_string()),
+                        ("limit".into(), limit.to_string()),
+                    ]),
+                );
+                d.add_precondition_failure_violation(
+                    reason,
+                    format!("currency:{currency}"),
+                    format!("the limit is {limit} minor units"),
+                );
+                (Code::FailedPrecondition, d)
+            }
+            HubError::RateLimited {
+                scope,
+                subject,
+                retry_after,
+            } => {
+                let mut d = info(
+                    "RATE_LIMITED",
+                    HashMap::from([("scope".into(), scope.to_string())]),
+                );
+                d.set_retry_info(Some(*retry_after));
+                d.add_quota_failure_violation(
+                    subject.clone(),
+                    format!("{scope} request rate exceeded"),
+                );
+                (Code::ResourceExhausted, d)
             }
             HubError::ShuttingDown => {
                 let mut d = info("SHUTTING_DOWN", none());

@@ -9,8 +9,10 @@
 //! (breakers, retries, bulkheads, failover), [`resolver`] (unknown outcomes
 //! resolved, crash recovery, dead letters), [`auth`] (API keys), [`service`]
 //! (the settlement contract), [`server`] (assembly and shutdown), [`demo`]
-//! (the one-command demo), [`error`] (errors and their gRPC status).
+//! (the one-command demo), [`audit`] (the journal checked against each
+//! provider's ledger), [`error`] (errors and their gRPC status).
 
+pub mod audit;
 pub mod auth;
 pub mod config;
 pub mod demo;
@@ -18,6 +20,7 @@ pub mod domain;
 pub mod engine;
 pub mod error;
 pub mod journal;
+pub mod limits;
 pub mod registry;
 pub mod resilience;
 pub mod resolver;

@@ -1,12 +1,13 @@
-//! The `hub` command: serve, run the demo, manage API keys.
+//! The `hub` command: serve, run the demo, manage API keys, audit.
 
 use std::path::PathBuf;
+use std::process::ExitCode;
 use std::sync::Arc;
 
 use anyhow::Context;
 use clap::{Parser, Subcommand};
 use hub::config::Config;
-use hub::domain::PartnerId;
+use hub::domain::{PartnerId, ProviderId};
 use hub::engine::{Clock, SystemClock};
 use hub::journal::{Journal, SqliteJournal};
 use hub::server::{Hub, shutdown_signal};
@@ -34,6 +35,15 @@ enum Command {
     Keys {
         #[command(subcommand)]
         action: KeysAction,
+    },
+    /// Compare the journal with each provider's ledger, read from the
+    /// provider's `base_url` (a sandbox with its control surface on). Exits
+    /// non-zero on any discrepancy, PENDING transactions included.
+    Audit {
+        /// Audit only this provider (repeatable); default: every configured
+        /// one, and journal transactions of providers no longer configured.
+        #[arg(long = "provider", value_name = "NAME")]
+        providers: Vec<String>,
     },
 }
 
@@ -73,20 +83,25 @@ fn init_tracing(json: bool) {
 }
 
 #[tokio::main]
-async fn main() -> anyhow::Result<()> {
+async fn main() -> anyhow::Result<ExitCode> {
     let cli = Cli::parse();
     init_tracing(cli.log_json);
     match cli.command {
         Command::Serve => {
             let config = Config::load(cli.config.as_deref())?;
-            serve(config).await
+            serve(config).await?;
         }
-        Command::Demo => demo().await,
+        Command::Demo => demo().await?,
         Command::Keys { action } => {
             let config = Config::load(cli.config.as_deref())?;
-            keys(&config, action).await
+            keys(&config, action).await?;
+        }
+        Command::Audit { providers } => {
+            let config = Config::load(cli.config.as_deref())?;
+            return audit(&config, &providers).await;
         }
     }
+    Ok(ExitCode::SUCCESS)
 }
 
 async fn serve(config: Config) -> anyhow::Result<()> {
@@ -104,6 +119,8 @@ async fn demo() -> anyhow::Result<()> {
     let config = hub::demo::config(&sandboxes)?;
     let journal = Arc::new(SqliteJournal::open(&config.journal.path)?);
     hub::demo::ensure_demo_key(journal.as_ref(), SystemClock.now_us()).await?;
+    let audit_file = hub::demo::write_audit_config(&config)
+        .context("cannot write the demo's audit configuration")?;
     let listener = tokio::net::TcpListener::bind(config.server.listen)
         .await
         .with_context(|| format!("cannot listen on {}", config.server.listen))?;
@@ -114,7 +131,7 @@ async fn demo() -> anyhow::Result<()> {
         Arc::new(hub::resilience::SeededJitter::from_entropy()),
     )?;
     println!(
-        "hub demo on {} (plaintext)\n  partner: {}\n  api key: {}\n  providers: {} (json-hmac at {}), {} (json-rsa at {}), {} (form-md5 at {})\n  accounts at each: {}\n  journal: {}",
+        "hub demo on {} (plaintext)\n  partner: {}\n  api key: {}\n  providers: {} (json-hmac at {}), {} (json-rsa at {}), {} (form-md5 at {})\n  accounts at each: {}\n  journal: {}\n  audit: cargo run -p hub -- --config {} audit",
         config.server.listen,
         hub::demo::DEMO_PARTNER,
         hub::demo::DEMO_KEY,
@@ -130,10 +147,30 @@ async fn demo() -> anyhow::Result<()> {
             .collect::<Vec<_>>()
             .join(", "),
         config.journal.path.display(),
+        audit_file.display(),
     );
     hub.serve(listener, shutdown_signal()).await?;
     sandboxes.shutdown().await;
     Ok(())
+}
+
+async fn audit(config: &Config, providers: &[String]) -> anyhow::Result<ExitCode> {
+    let only = providers
+        .iter()
+        .map(|p| ProviderId::parse(p).map_err(|e| anyhow::anyhow!("--provider {p:?}: {e}")))
+        .collect::<anyhow::Result<Vec<_>>>()?;
+    let path = &config.journal.path;
+    if !path.exists() {
+        anyhow::bail!("no journal at {} (journal.path)", path.display());
+    }
+    let journal = SqliteJournal::open(path)?;
+    let report = hub::audit::audit_config(config, &journal, &only).await?;
+    println!("{report}");
+    Ok(if report.is_clean() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    })
 }
 
 async fn keys(config: &Config, action: KeysAction) -> anyhow::Result<()> {

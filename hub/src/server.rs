@@ -15,11 +15,12 @@ use tokio_stream::wrappers::TcpListenerStream;
 use tokio_util::sync::CancellationToken;
 use tonic_health::ServingStatus;
 
-use crate::auth::{AuthLayer, Authenticator};
+use crate::auth::{AuthLayer, Authenticator, PartnerPolicy};
 use crate::config::{Config, ConfigError};
 use crate::domain::{PartnerId, ProviderId};
 use crate::engine::{Clock, Engine, SystemClock};
 use crate::journal::{Journal, SqliteJournal};
+use crate::limits::RateLimits;
 use crate::registry::Registry;
 use crate::resilience::{HealthChecker, Jitter, SeededJitter};
 use crate::service::{Settlement, Timing};
@@ -76,19 +77,32 @@ impl Hub {
     ) -> Result<Self, ServeError> {
         let providers = Registry::builtin().build(&config.providers, jitter.clone())?;
         let mut partners = HashMap::new();
+        let mut rates = Vec::new();
         for (name, p) in &config.partners {
             let id = PartnerId::parse(name).map_err(|e| ConfigError::Invalid {
                 field: format!("partners.{name}"),
                 reason: e.to_string(),
             })?;
-            let allowed: HashSet<ProviderId> = p
+            let allowed: Vec<ProviderId> = p
                 .providers
                 .iter()
                 .filter_map(|p| ProviderId::parse(p).ok())
                 .collect();
-            partners.insert(id, Arc::new(allowed));
+            rates.push((id.clone(), p.rate.clone(), allowed.clone()));
+            partners.insert(
+                id,
+                PartnerPolicy {
+                    providers: Arc::new(allowed.into_iter().collect::<HashSet<_>>()),
+                    amounts: Arc::new(p.amounts.clone()),
+                },
+            );
         }
-        let auth = Arc::new(Authenticator::new(journal.clone(), partners));
+        let limits = Arc::new(RateLimits::new(
+            rates
+                .iter()
+                .map(|(id, rate, allowed)| (id, rate, &allowed[..])),
+        ));
+        let auth = Arc::new(Authenticator::new(journal.clone(), partners, limits));
         Ok(Self {
             engine: Engine::new(journal, providers, clock, jitter, config.resolver.clone()),
             auth,

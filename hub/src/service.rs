@@ -195,6 +195,7 @@ fn transfer_call(
                 account,
                 amount,
                 reference,
+                daily_limit: None,
             })
         }
         _ => Err(c.done().err().unwrap_or(HubError::Internal)),
@@ -381,6 +382,10 @@ impl SettlementService for Settlement {
             &self.engine,
         )?;
         partner.may_use(&call.provider)?;
+        let call = Transfer {
+            daily_limit: partner.amount_allowed(&call.amount)?,
+            ..call
+        };
         let a = self.engine.transfer(&partner.id, call, answer_by).await?;
         Ok(Response::new(pb::DebitResponse {
             transaction: Some(transaction(&a.tx, a.replay)),
@@ -404,6 +409,10 @@ impl SettlementService for Settlement {
             &self.engine,
         )?;
         partner.may_use(&call.provider)?;
+        let call = Transfer {
+            daily_limit: partner.amount_allowed(&call.amount)?,
+            ..call
+        };
         let a = self.engine.transfer(&partner.id, call, answer_by).await?;
         Ok(Response::new(pb::CreditResponse {
             transaction: Some(transaction(&a.tx, a.replay)),

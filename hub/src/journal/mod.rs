@@ -43,6 +43,19 @@ pub struct Intent {
     pub fingerprint: Fingerprint,
     /// Now, in microseconds since the Unix epoch.
     pub now_us: i64,
+    /// The partner's daily limit for this currency, if any: the most its
+    /// debits and credits (not declined, failed or rolled back) may add up
+    /// to since `since_us`, this one included.
+    pub daily_limit: Option<DailyLimit>,
+}
+
+/// A cap on what a partner moves in one currency per day.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct DailyLimit {
+    /// Most minor units per day.
+    pub limit: i64,
+    /// Start of the current day (µs).
+    pub since_us: i64,
 }
 
 /// What [`Journal::begin`] found.
@@ -58,6 +71,12 @@ pub enum Begin {
     Conflict(TxRecord),
     /// The key was closed by a rollback before any debit with it arrived.
     Tombstoned(TxRecord),
+    /// The call would take the partner over its daily limit; nothing was
+    /// recorded.
+    OverDailyLimit {
+        /// Already moved today, in minor units.
+        used: i64,
+    },
 }
 
 /// Which transaction a rollback names.

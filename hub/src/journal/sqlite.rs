@@ -51,6 +51,8 @@ CREATE UNIQUE INDEX IF NOT EXISTS transactions_one_rollback
     ON transactions (reverses) WHERE reverses IS NOT NULL;
 CREATE INDEX IF NOT EXISTS transactions_partner_seq ON transactions (partner, seq);
 CREATE INDEX IF NOT EXISTS transactions_open ON transactions (state) WHERE state IN (0, 1);
+CREATE INDEX IF NOT EXISTS transactions_partner_day
+    ON transactions (partner, currency, created_us);
 
 CREATE TABLE IF NOT EXISTS events (
     seq            INTEGER PRIMARY KEY AUTOINCREMENT,
@@ -549,6 +551,22 @@ fn begin_tx(c: &Connection, intent: Intent) -> Result<(Begin, Vec<Change>), Jour
             return Ok((Begin::Started(change.tx.clone()), vec![change]));
         }
         return Ok((Begin::Existing(existing), vec![]));
+    }
+    if let Some(limit) = intent.daily_limit {
+        let used: i64 = c.query_row(
+            "SELECT COALESCE(SUM(amount), 0) FROM transactions \
+             WHERE partner = ?1 AND currency = ?2 AND created_us >= ?3 \
+             AND kind IN (1, 2) AND state IN (0, 1, 2)",
+            params![
+                intent.partner.as_str(),
+                intent.amount.currency.code(),
+                limit.since_us
+            ],
+            |r| r.get(0),
+        )?;
+        if used.saturating_add(intent.amount.minor_units) > limit.limit {
+            return Ok((Begin::OverDailyLimit { used }, vec![]));
+        }
     }
     let tx = TxRecord {
         seq: 0,

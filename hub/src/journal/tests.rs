@@ -77,6 +77,7 @@ fn transfer(
         reference: Some(Reference::parse("round-1").unwrap()),
         fingerprint,
         now_us,
+        daily_limit: None,
     }
 }
 
@@ -1393,4 +1394,47 @@ async fn everything_survives_a_restart() {
     let j = reopen(&path);
     assert_eq!(all_rows(&j, P).await.len(), 8);
     assert_eq!(get_key(&j, P, "fresh").await, Some(fresh));
+}
+
+#[tokio::test]
+async fn the_daily_limit_is_enforced_atomically_and_resets_each_day() {
+    let j = SqliteJournal::in_memory().unwrap();
+    let limited = |k: &str, minor: i64, now_us: i64| Intent {
+        daily_limit: Some(crate::journal::DailyLimit {
+            limit: 1_000,
+            since_us: now_us - now_us.rem_euclid(86_400_000_000),
+        }),
+        ..transfer(P, k, TxKind::Debit, HMAC, minor, now_us)
+    };
+    let day = 86_400_000_000 * 20_000;
+    for k in ["a", "b"] {
+        assert!(matches!(
+            j.begin(limited(k, 400, day)).await.unwrap(),
+            Begin::Started(_)
+        ));
+    }
+    match j.begin(limited("c", 400, day)).await.unwrap() {
+        Begin::OverDailyLimit { used } => assert_eq!(used, 800),
+        other => panic!("expected the limit, got {other:?}"),
+    }
+    // Nothing was recorded for the refused call.
+    assert!(
+        j.get(&pid(P), &Lookup::Key(key("c")))
+            .await
+            .unwrap()
+            .is_none()
+    );
+    // What moved nothing does not count.
+    let b = TransactionId::derive(&pid(P), &key("b"));
+    j.record(&b, Recorded::Failed, day).await.unwrap();
+    assert!(matches!(
+        j.begin(limited("c", 400, day)).await.unwrap(),
+        Begin::Started(_)
+    ));
+    // A new day starts from zero.
+    let tomorrow = day + 86_400_000_000;
+    assert!(matches!(
+        j.begin(limited("d", 1_000, tomorrow)).await.unwrap(),
+        Begin::Started(_)
+    ));
 }

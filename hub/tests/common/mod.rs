@@ -81,6 +81,17 @@ pub fn config_with(journal: &std::path::Path, providers: &str, allowed: &[&str])
         .map(|p| format!("\"{p}\""))
         .collect::<Vec<_>>()
         .join(", ");
+    config_toml(
+        journal,
+        providers,
+        &format!(
+            "[partners.p1]\nproviders = [{allowed}]\n[partners.p2]\nproviders = [{allowed}]\n[partners.p3]\nproviders = []\n"
+        ),
+    )
+}
+
+/// A whole test configuration with `providers` and `partners` as given.
+pub fn config_toml(journal: &std::path::Path, providers: &str, partners: &str) -> Config {
     let toml = format!(
         r#"
         [server]
@@ -94,14 +105,7 @@ pub fn config_with(journal: &std::path::Path, providers: &str, allowed: &[&str])
 
         {providers}
 
-        [partners.p1]
-        providers = [{allowed}]
-
-        [partners.p2]
-        providers = [{allowed}]
-
-        [partners.p3]
-        providers = []
+        {partners}
         "#,
         journal.display()
     );
