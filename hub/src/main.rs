@@ -36,6 +36,12 @@ enum Command {
         #[command(subcommand)]
         action: KeysAction,
     },
+    /// Inspect and replay the resolver's dead letters (PENDING transactions
+    /// whose resolution exhausted its budget).
+    DeadLetters {
+        #[command(subcommand)]
+        action: DeadLettersAction,
+    },
     /// Compare the journal with each provider's ledger, read from the
     /// provider's `base_url` (a sandbox with its control surface on). Exits
     /// non-zero on any discrepancy, PENDING transactions included.
@@ -44,6 +50,18 @@ enum Command {
         /// one, and journal transactions of providers no longer configured.
         #[arg(long = "provider", value_name = "NAME")]
         providers: Vec<String>,
+    },
+}
+
+#[derive(Subcommand)]
+enum DeadLettersAction {
+    /// List dead letters with their last error.
+    List,
+    /// Queue a dead letter again (after the provider is back); a running
+    /// hub picks it up at its next poll.
+    Replay {
+        /// The transaction id.
+        transaction_id: String,
     },
 }
 
@@ -95,6 +113,10 @@ async fn main() -> anyhow::Result<ExitCode> {
         Command::Keys { action } => {
             let config = Config::load(cli.config.as_deref())?;
             keys(&config, action).await?;
+        }
+        Command::DeadLetters { action } => {
+            let config = Config::load(cli.config.as_deref())?;
+            dead_letters(&config, action).await?;
         }
         Command::Audit { providers } => {
             let config = Config::load(cli.config.as_deref())?;
@@ -171,6 +193,36 @@ async fn audit(config: &Config, providers: &[String]) -> anyhow::Result<ExitCode
     } else {
         ExitCode::FAILURE
     })
+}
+
+async fn dead_letters(config: &Config, action: DeadLettersAction) -> anyhow::Result<()> {
+    let journal = SqliteJournal::open(&config.journal.path)?;
+    match action {
+        DeadLettersAction::List => {
+            println!(
+                "{:<36}  {:<16}  {:>8}  last error",
+                "transaction", "provider", "attempts"
+            );
+            for w in journal.list_work(Some(true)).await? {
+                println!(
+                    "{:<36}  {:<16}  {:>8}  {}",
+                    w.tx_id,
+                    w.provider,
+                    w.attempts,
+                    w.last_error.unwrap_or_default()
+                );
+            }
+        }
+        DeadLettersAction::Replay { transaction_id } => {
+            let id = hub::domain::TransactionId::parse(&transaction_id)
+                .map_err(|e| anyhow::anyhow!("transaction id: {e}"))?;
+            if !journal.replay_dead(&id, SystemClock.now_us()).await? {
+                anyhow::bail!("no dead letter for transaction {transaction_id}");
+            }
+            println!("transaction {transaction_id} queued again");
+        }
+    }
+    Ok(())
 }
 
 async fn keys(config: &Config, action: KeysAction) -> anyhow::Result<()> {

@@ -236,7 +236,35 @@ async fn a_provider_down_past_the_budget_dead_letters_and_a_replay_resolves() {
     let _door = keeper
         .also_serve(tokio::net::TcpListener::bind(door_addr).await.unwrap())
         .unwrap();
-    assert!(hub.journal.replay_dead(&id, 0).await.unwrap());
+    // With the operator's command, against the running hub's journal.
+    let cli_config = path.with_extension("cli.toml");
+    std::fs::write(
+        &cli_config,
+        format!("[journal]\npath = \"{}\"\n", path.display()),
+    )
+    .unwrap();
+    let hub_cmd = |args: &[&str]| {
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_hub"))
+            .arg("--config")
+            .arg(&cli_config)
+            .args(args)
+            .output()
+            .unwrap();
+        (
+            out.status.success(),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+        )
+    };
+    let (ok, listed) = hub_cmd(&["dead-letters", "list"]);
+    assert!(ok && listed.contains(&tx.transaction_id), "{listed}");
+    let (ok, _) = hub_cmd(&[
+        "dead-letters",
+        "replay",
+        "00000000-0000-0000-0000-000000000000",
+    ]);
+    assert!(!ok, "replaying an unknown dead letter fails");
+    let (ok, out) = hub_cmd(&["dead-letters", "replay", &tx.transaction_id]);
+    assert!(ok, "{out}");
     let done = wait_final(&mut c, "stranded").await;
     assert_eq!(state(&done), pb::TransactionState::Settled);
     assert_eq!(keeper.balance("acc-1"), Some(100_000 - 300));
