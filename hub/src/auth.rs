@@ -10,7 +10,7 @@
 //! [`AuthLayer`] authenticates every call of the settlement service and puts
 //! the [`Partner`] into the request's extensions; handlers take it from there.
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
@@ -35,6 +35,47 @@ pub const API_KEY_HEADER: &str = "x-api-key";
 const PREFIX: &str = "hk_";
 const ID_LEN: usize = 16;
 
+/// What a call may do. Every RPC requires exactly one.
+#[derive(
+    Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Deserialize, serde::Serialize,
+)]
+#[serde(rename_all = "snake_case")]
+pub enum Permission {
+    /// Debit, Credit, Rollback.
+    Move,
+    /// GetBalance, GetTransaction, ListTransactions, WatchTransactions.
+    Read,
+    /// Reports (settlement files, statements).
+    Reports,
+    /// Operator actions (`admin.v1`).
+    Admin,
+}
+
+impl Permission {
+    /// The OAuth2 scope that grants it.
+    pub fn scope(self) -> &'static str {
+        match self {
+            Permission::Move => "settlement:move",
+            Permission::Read => "settlement:read",
+            Permission::Reports => "settlement:reports",
+            Permission::Admin => "settlement:admin",
+        }
+    }
+}
+
+/// The permission an RPC (by its gRPC path) requires; `None` for a method
+/// the hub does not know, which is refused.
+pub fn required_permission(path: &str) -> Option<Permission> {
+    let method = path.strip_prefix("/settlement.v1.SettlementService/")?;
+    Some(match method {
+        "Debit" | "Credit" | "Rollback" => Permission::Move,
+        "GetBalance" | "GetTransaction" | "ListTransactions" | "WatchTransactions" => {
+            Permission::Read
+        }
+        _ => return None,
+    })
+}
+
 /// An authenticated partner, as handlers receive it.
 #[derive(Clone)]
 pub struct Partner {
@@ -44,6 +85,9 @@ pub struct Partner {
     pub providers: Arc<HashSet<ProviderId>>,
     /// Amount limits by currency code.
     pub amounts: Arc<BTreeMap<String, AmountLimit>>,
+    /// What this call may do: the partner's roles (narrowed by a token's
+    /// scopes).
+    pub permissions: Arc<BTreeSet<Permission>>,
     limits: Arc<RateLimits>,
 }
 
@@ -162,6 +206,8 @@ pub struct PartnerPolicy {
     pub providers: Arc<HashSet<ProviderId>>,
     /// Amount limits by currency code.
     pub amounts: Arc<BTreeMap<String, AmountLimit>>,
+    /// Its roles.
+    pub permissions: Arc<BTreeSet<Permission>>,
 }
 
 /// Checks API keys against the store, with a short cache.
@@ -228,6 +274,7 @@ impl Authenticator {
             id: record.partner,
             providers: policy.providers,
             amounts: policy.amounts,
+            permissions: policy.permissions,
             limits: self.limits.clone(),
         })
     }
@@ -295,7 +342,15 @@ where
                     .headers()
                     .get(API_KEY_HEADER)
                     .and_then(|v| v.to_str().ok());
-                match layer.auth.authenticate(key).await {
+                let checked = match layer.auth.authenticate(key).await {
+                    Ok(partner) => match required_permission(req.uri().path()) {
+                        Some(p) if partner.permissions.contains(&p) => Ok(partner),
+                        Some(p) => Err(HubError::PermissionDenied(p)),
+                        None => Err(HubError::PermissionDenied(Permission::Admin)),
+                    },
+                    Err(e) => Err(e),
+                };
+                match checked {
                     Ok(partner) => {
                         req.extensions_mut().insert(partner);
                     }
@@ -319,6 +374,34 @@ mod tests {
         assert_eq!(id, k.record.id);
         assert_eq!(hash_secret(secret), k.record.hash);
         assert!(!format!("{:?}", k.record).contains(secret));
+    }
+
+    #[test]
+    fn every_settlement_rpc_requires_a_permission() {
+        let service = hub_proto::FILE_DESCRIPTOR_SET;
+        let set = <prost_types::FileDescriptorSet as prost::Message>::decode(service).unwrap();
+        let mut methods = 0;
+        for file in &set.file {
+            for svc in &file.service {
+                if svc.name() != "SettlementService" {
+                    continue;
+                }
+                for m in &svc.method {
+                    methods += 1;
+                    let path = format!("/settlement.v1.SettlementService/{}", m.name());
+                    assert!(required_permission(&path).is_some(), "{path}");
+                }
+            }
+        }
+        assert_eq!(methods, 7);
+        assert_eq!(
+            required_permission("/settlement.v1.SettlementService/Debit"),
+            Some(Permission::Move)
+        );
+        assert_eq!(
+            required_permission("/settlement.v1.SettlementService/Nope"),
+            None
+        );
     }
 
     #[test]

@@ -332,6 +332,14 @@ pub struct PartnerConfig {
     /// Amount limits by ISO 4217 currency code.
     #[serde(default)]
     pub amounts: BTreeMap<String, AmountLimit>,
+    /// Its roles: what its calls may do (`move`, `read`, `reports`,
+    /// `admin`).
+    #[serde(default = "default_permissions")]
+    pub permissions: Vec<crate::auth::Permission>,
+}
+
+fn default_permissions() -> Vec<crate::auth::Permission> {
+    vec![crate::auth::Permission::Move, crate::auth::Permission::Read]
 }
 
 /// What a partner may move in one currency, in minor units.

@@ -35,6 +35,9 @@ pub enum HubError {
     /// No valid credentials.
     #[error("{0}")]
     Unauthenticated(&'static str),
+    /// The caller's roles do not include what the RPC requires.
+    #[error("this call requires the {0:?} permission")]
+    PermissionDenied(crate::auth::Permission),
     /// The partner may not use this provider.
     #[error("this partner may not use provider {0}")]
     ProviderNotAllowed(ProviderId),
@@ -154,6 +157,13 @@ impl HubError {
             HubError::Unauthenticated(_) => {
                 (Code::Unauthenticated, info("UNAUTHENTICATED", none()))
             }
+            HubError::PermissionDenied(p) => (
+                Code::PermissionDenied,
+                info(
+                    "PERMISSION_DENIED",
+                    HashMap::from([("permission".into(), p.scope().to_string())]),
+                ),
+            ),
             HubError::ProviderNotAllowed(p) => (
                 Code::PermissionDenied,
                 info("PROVIDER_NOT_ALLOWED", provider_meta(p)),

@@ -94,6 +94,7 @@ impl Hub {
                 PartnerPolicy {
                     providers: Arc::new(allowed.into_iter().collect::<HashSet<_>>()),
                     amounts: Arc::new(p.amounts.clone()),
+                    permissions: Arc::new(p.permissions.iter().copied().collect()),
                 },
             );
         }

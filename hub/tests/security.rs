@@ -120,3 +120,44 @@ async fn amount_limits_per_transaction_and_per_day_refuse_with_a_clear_reason() 
     assert_eq!(rows.len(), 3, "refused calls were not journaled");
     hub.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_rpc_requires_its_permission() {
+    let sb = sandbox().await;
+    let (_dir, path) = journal_path();
+    let partners = format!(
+        "[partners.p1]\nproviders = [\"{PROVIDER}\"]\npermissions = [\"read\"]\n\
+         [partners.p2]\nproviders = [\"{PROVIDER}\"]\npermissions = [\"move\"]\n"
+    );
+    let hub = TestHub::start_with(config_toml(
+        &path,
+        &hmac_provider(
+            PROVIDER,
+            sb.addr(),
+            "[providers.sb.health]\ninterval = \"1h\"",
+        ),
+        &partners,
+    ))
+    .await;
+    let get = || hub_proto::settlement::v1::GetTransactionRequest {
+        lookup: Some(
+            hub_proto::settlement::v1::get_transaction_request::Lookup::IdempotencyKey("m".into()),
+        ),
+    };
+    // A reader cannot move money.
+    let mut reader = hub.client("p1").await;
+    let err = reader.debit(debit("m", "acc-1", 1)).await.unwrap_err();
+    assert_eq!(err.code(), Code::PermissionDenied);
+    assert_eq!(reason(&err).as_deref(), Some("PERMISSION_DENIED"));
+    assert_eq!(
+        reader.get_transaction(get()).await.unwrap_err().code(),
+        Code::NotFound
+    );
+    // A mover cannot read.
+    let mut mover = hub.client("p2").await;
+    mover.debit(debit("m", "acc-1", 1)).await.unwrap();
+    let err = mover.get_transaction(get()).await.unwrap_err();
+    assert_eq!(err.code(), Code::PermissionDenied);
+    assert_eq!(sb.money_requests(), 1);
+    hub.stop().await;
+}
