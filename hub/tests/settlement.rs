@@ -365,6 +365,7 @@ async fn concurrent_writes_are_group_committed() {
     let after = hub.journal.stats();
     let writes = after.writes - before.writes;
     let commits = after.commits - before.commits;
+    println!("group commit: {writes} journal writes in {commits} SQL commits");
     // Each debit writes its intent and its outcome.
     assert!(writes >= 400, "writes {writes}");
     assert!(
