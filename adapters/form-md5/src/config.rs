@@ -6,6 +6,7 @@
 
 use std::fmt;
 
+use adapter_http::{BaseUrl, BaseUrlError};
 use http::Uri;
 use http::uri::InvalidUri;
 
@@ -75,10 +76,10 @@ impl ConfigError {
     /// What is wrong with the setting, without its name.
     pub fn reason(&self) -> &'static str {
         match self {
-            ConfigError::BaseUrlInvalid(_) => "not a valid URL",
-            ConfigError::BaseUrlScheme => "only the http scheme is supported",
-            ConfigError::BaseUrlHost => "a host is required",
-            ConfigError::BaseUrlExtra => "user info, query and fragment are not allowed",
+            ConfigError::BaseUrlInvalid(_) => BaseUrlError::INVALID,
+            ConfigError::BaseUrlScheme => BaseUrlError::SCHEME,
+            ConfigError::BaseUrlHost => BaseUrlError::HOST,
+            ConfigError::BaseUrlExtra => BaseUrlError::EXTRA,
             ConfigError::SecretEmpty => "must not be empty",
             ConfigError::ProviderIdInvalid => "must be non-empty, without control characters",
         }
@@ -88,6 +89,17 @@ impl ConfigError {
 impl fmt::Display for ConfigError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "{}: {}", self.field(), self.reason())
+    }
+}
+
+impl From<BaseUrlError> for ConfigError {
+    fn from(error: BaseUrlError) -> Self {
+        match error {
+            BaseUrlError::Invalid(e) => ConfigError::BaseUrlInvalid(e),
+            BaseUrlError::Scheme => ConfigError::BaseUrlScheme,
+            BaseUrlError::Host => ConfigError::BaseUrlHost,
+            BaseUrlError::Extra => ConfigError::BaseUrlExtra,
+        }
     }
 }
 
@@ -112,26 +124,8 @@ pub(crate) struct Endpoints {
 impl Endpoints {
     /// Validates `base_url` and derives every endpoint from it.
     pub(crate) fn parse(base_url: &str) -> Result<Self, ConfigError> {
-        if base_url.contains(['?', '#']) {
-            return Err(ConfigError::BaseUrlExtra);
-        }
-        let uri: Uri = base_url.parse().map_err(ConfigError::BaseUrlInvalid)?;
-        if uri.scheme_str() != Some("http") {
-            return Err(ConfigError::BaseUrlScheme);
-        }
-        let authority = uri.authority().ok_or(ConfigError::BaseUrlHost)?;
-        if authority.as_str().contains('@') {
-            return Err(ConfigError::BaseUrlExtra);
-        }
-        if authority.host().is_empty() {
-            return Err(ConfigError::BaseUrlHost);
-        }
-        let prefix = uri.path().trim_end_matches('/');
-        let join = |endpoint: Endpoint| -> Result<Uri, ConfigError> {
-            format!("http://{authority}{prefix}{}", endpoint.path())
-                .parse()
-                .map_err(ConfigError::BaseUrlInvalid)
-        };
+        let base_url = BaseUrl::parse(base_url)?;
+        let join = |endpoint: Endpoint| base_url.endpoint(endpoint.path());
         Ok(Self {
             bet: join(Endpoint::Bet)?,
             result: join(Endpoint::Result)?,

@@ -5,11 +5,11 @@
 //!
 //! Built like every adapter of the hub: a pure [`transformer`] (canonical
 //! request -> hashed form body; HTTP status + body -> [`Outcome`]) kept apart
-//! from the transport (one HTTP/1.1 `POST` with a pooled client), and a pure
-//! [`amount`] module for the exact decimal conversions. The adapter is
-//! stateless apart from its configuration, clock and connection pool, never
-//! retries and never times out on its own: the hub owns deadlines, retries
-//! and breakers.
+//! from the transport ([`adapter_http::Transport`]: one HTTP/1.1 `POST` with
+//! a pooled client), and a pure [`amount`] module for the exact decimal
+//! conversions. The adapter is stateless apart from its configuration, clock
+//! and connection pool, never retries and never times out on its own: the hub
+//! owns deadlines, retries and breakers.
 //!
 //! The dialect has no status query, so [`Adapter::status`] keeps the trait's
 //! default (`TxStatus::Unknown(Unsupported)`) and the [`Descriptor`] says
@@ -36,26 +36,28 @@
 pub mod amount;
 mod config;
 pub mod transformer;
-mod transport;
 
 use std::fmt;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use adapter_api::{
-    Adapter, AdapterError, BalanceRequest, Capabilities, Descriptor, DuplicateHabit, Money,
-    MoneyRequest, Outcome, RollbackRequest, UnknownRollbackHabit,
+    Adapter, AdapterError, BalanceRequest, BoxError, Capabilities, Descriptor, DuplicateHabit,
+    Money, MoneyRequest, Outcome, RollbackRequest, UnknownRollbackHabit,
 };
+use adapter_http::{RawReply, Transport, TransportError};
+use http::header::{CONTENT_TYPE, HeaderMap, HeaderValue};
 
 pub use config::{ConfigError, FormMd5Config};
 pub use transformer::Timestamp;
 
 use config::Endpoints;
 use transformer::{Credentials, MalformedReply, WireRequest};
-use transport::{RawReply, Transport, TransportError};
 
 /// The dialect's name, as published in the [`Descriptor`].
 pub const DIALECT: &str = "form-md5";
+
+const FORM_URLENCODED: HeaderValue = HeaderValue::from_static("application/x-www-form-urlencoded");
 
 /// Where bets and results get their `timestamp`. Injectable so tests and
 /// samples are deterministic.
@@ -140,36 +142,19 @@ impl FormMd5Adapter {
         })
     }
 
+    /// POSTs the form body (the hash travels in it, so the only header is
+    /// the content type) and reads the whole reply.
     async fn exchange(&self, wire: WireRequest) -> Result<RawReply, TransportError> {
+        let mut headers = HeaderMap::with_capacity(1);
+        headers.insert(CONTENT_TYPE, FORM_URLENCODED);
         let uri = self.endpoints.uri(wire.endpoint);
-        self.transport.post(uri, wire.body).await
+        self.transport.post(uri, headers, wire.body).await
     }
 }
 
-/// The outcome of a money call's exchange that produced no reply.
-fn transport_outcome(error: TransportError) -> Outcome {
-    match error {
-        TransportError::Build(e) => Outcome::NotProcessed(AdapterError::Unrepresentable(e)),
-        TransportError::Connect(e) => Outcome::NotProcessed(AdapterError::Connect(e)),
-        TransportError::AfterSend(e) => Outcome::Unknown(AdapterError::Transport(e)),
-        TransportError::TooLarge => Outcome::Unknown(too_large()),
-    }
-}
-
-/// The error of a query's exchange that produced no reply.
-fn transport_error(error: TransportError) -> AdapterError {
-    match error {
-        TransportError::Build(e) => AdapterError::Unrepresentable(e),
-        TransportError::Connect(e) => AdapterError::Connect(e),
-        TransportError::AfterSend(e) => AdapterError::Transport(e),
-        TransportError::TooLarge => too_large(),
-    }
-}
-
-fn too_large() -> AdapterError {
-    AdapterError::Malformed(Box::new(MalformedReply::TooLarge {
-        limit: transport::MAX_REPLY_BYTES,
-    }))
+/// The dialect's error for a reply body over the transport's limit.
+fn too_large(limit: usize) -> BoxError {
+    Box::new(MalformedReply::TooLarge { limit })
 }
 
 #[async_trait::async_trait]
@@ -194,7 +179,7 @@ impl Adapter for FormMd5Adapter {
         };
         match self.exchange(wire).await {
             Ok(reply) => transformer::classify_transfer(req, reply.status, &reply.body),
-            Err(error) => transport_outcome(error),
+            Err(error) => error.into_outcome(too_large),
         }
     }
 
@@ -205,7 +190,7 @@ impl Adapter for FormMd5Adapter {
         };
         match self.exchange(wire).await {
             Ok(reply) => transformer::classify_rollback(req, reply.status, &reply.body),
-            Err(error) => transport_outcome(error),
+            Err(error) => error.into_outcome(too_large),
         }
     }
 
@@ -213,7 +198,7 @@ impl Adapter for FormMd5Adapter {
         let wire = transformer::encode_balance(req, &self.credentials)?;
         match self.exchange(wire).await {
             Ok(reply) => transformer::classify_balance(req, reply.status, &reply.body),
-            Err(error) => Err(transport_error(error)),
+            Err(error) => Err(error.into_adapter_error(too_large)),
         }
     }
 }

@@ -4,10 +4,10 @@
 //!
 //! Built like every adapter of the hub: a pure [`transformer`] (canonical
 //! request -> signed wire body; HTTP status + body -> [`Outcome`]) kept apart
-//! from the transport (one HTTP/1.1 `POST` with a pooled client). The
-//! adapter is stateless apart from its configuration and connection pool,
-//! never retries and never times out on its own: the hub owns deadlines,
-//! retries and breakers.
+//! from the transport ([`adapter_http::Transport`]: one HTTP/1.1 `POST` with
+//! a pooled client). The adapter is stateless apart from its configuration
+//! and connection pool, never retries and never times out on its own: the hub
+//! owns deadlines, retries and breakers.
 //!
 //! Transport failures are classified here, before any reply exists:
 //!
@@ -28,22 +28,25 @@
 
 mod config;
 pub mod transformer;
-mod transport;
 
 use adapter_api::{
-    Adapter, AdapterError, BalanceRequest, Capabilities, Descriptor, DuplicateHabit, Money,
-    MoneyRequest, Outcome, RollbackRequest, StatusRequest, TxStatus, UnknownRollbackHabit,
+    Adapter, AdapterError, BalanceRequest, BoxError, Capabilities, Descriptor, DuplicateHabit,
+    Money, MoneyRequest, Outcome, RollbackRequest, StatusRequest, TxStatus, UnknownRollbackHabit,
 };
-use http::HeaderValue;
+use adapter_http::{RawReply, Transport, TransportError};
+use http::header::{CONTENT_TYPE, HeaderMap, HeaderName, HeaderValue};
 
 pub use config::{ConfigError, JsonHmacConfig};
 
 use config::Endpoints;
 use transformer::{MalformedReply, Signer, WireRequest};
-use transport::{RawReply, Transport, TransportError};
 
 /// The dialect's name, as published in the [`Descriptor`].
 pub const DIALECT: &str = "json-hmac";
+
+const X_SIGNATURE: HeaderName = HeaderName::from_static("x-signature");
+const X_OPERATOR: HeaderName = HeaderName::from_static("x-operator");
+const APPLICATION_JSON: HeaderValue = HeaderValue::from_static("application/json");
 
 /// Builds json-hmac adapters from a provider's settings
 /// (`base_url`, `secret`, `operator`; see [`JsonHmacConfig`]).
@@ -75,6 +78,8 @@ impl adapter_api::AdapterFactory for Factory {
 pub struct JsonHmacAdapter {
     endpoints: Endpoints,
     signer: Signer,
+    /// Sent as `X-Operator` on every request.
+    operator: HeaderValue,
     transport: Transport,
 }
 
@@ -98,41 +103,27 @@ impl JsonHmacAdapter {
         Ok(Self {
             endpoints,
             signer,
-            transport: Transport::new(operator),
+            operator,
+            transport: Transport::new(),
         })
     }
 
+    /// POSTs the signed JSON body as our operator and reads the whole reply.
     async fn exchange(&self, wire: WireRequest) -> Result<RawReply, TransportError> {
+        let signature = HeaderValue::from_str(&wire.signature)
+            .map_err(|e| TransportError::Build(Box::new(e)))?;
+        let mut headers = HeaderMap::with_capacity(3);
+        headers.insert(CONTENT_TYPE, APPLICATION_JSON);
+        headers.insert(X_SIGNATURE, signature);
+        headers.insert(X_OPERATOR, self.operator.clone());
         let uri = self.endpoints.uri(wire.endpoint);
-        self.transport.post(uri, wire.body, &wire.signature).await
+        self.transport.post(uri, headers, wire.body).await
     }
 }
 
-/// The outcome of an exchange that produced no reply.
-fn transport_outcome(error: TransportError) -> Outcome {
-    match error {
-        TransportError::Build(e) => Outcome::NotProcessed(AdapterError::Unrepresentable(e)),
-        TransportError::Connect(e) => Outcome::NotProcessed(AdapterError::Connect(e)),
-        TransportError::AfterSend(e) => Outcome::Unknown(AdapterError::Transport(e)),
-        TransportError::TooLarge => Outcome::Unknown(too_large()),
-    }
-}
-
-/// The error of an exchange that produced no reply, for the queries
-/// (balance, status), which move no money.
-fn transport_error(error: TransportError) -> AdapterError {
-    match error {
-        TransportError::Build(e) => AdapterError::Unrepresentable(e),
-        TransportError::Connect(e) => AdapterError::Connect(e),
-        TransportError::AfterSend(e) => AdapterError::Transport(e),
-        TransportError::TooLarge => too_large(),
-    }
-}
-
-fn too_large() -> AdapterError {
-    AdapterError::Malformed(Box::new(MalformedReply::TooLarge {
-        limit: transport::MAX_REPLY_BYTES,
-    }))
+/// The dialect's error for a reply body over the transport's limit.
+fn too_large(limit: usize) -> BoxError {
+    Box::new(MalformedReply::TooLarge { limit })
 }
 
 #[async_trait::async_trait]
@@ -157,7 +148,7 @@ impl Adapter for JsonHmacAdapter {
         };
         match self.exchange(wire).await {
             Ok(reply) => transformer::classify_transfer(req, reply.status, &reply.body),
-            Err(error) => transport_outcome(error),
+            Err(error) => error.into_outcome(too_large),
         }
     }
 
@@ -168,7 +159,7 @@ impl Adapter for JsonHmacAdapter {
         };
         match self.exchange(wire).await {
             Ok(reply) => transformer::classify_rollback(req, reply.status, &reply.body),
-            Err(error) => transport_outcome(error),
+            Err(error) => error.into_outcome(too_large),
         }
     }
 
@@ -176,7 +167,7 @@ impl Adapter for JsonHmacAdapter {
         let wire = transformer::encode_balance(req, &self.signer)?;
         match self.exchange(wire).await {
             Ok(reply) => transformer::classify_balance(req, reply.status, &reply.body),
-            Err(error) => Err(transport_error(error)),
+            Err(error) => Err(error.into_adapter_error(too_large)),
         }
     }
 
@@ -187,7 +178,7 @@ impl Adapter for JsonHmacAdapter {
         };
         match self.exchange(wire).await {
             Ok(reply) => transformer::classify_status(req, reply.status, &reply.body),
-            Err(error) => TxStatus::Unknown(transport_error(error)),
+            Err(error) => TxStatus::Unknown(error.into_adapter_error(too_large)),
         }
     }
 }

@@ -7,6 +7,7 @@
 
 use std::path::PathBuf;
 
+use adapter_http::{BaseUrl, BaseUrlError};
 use http::Uri;
 use http::uri::InvalidUri;
 
@@ -36,16 +37,16 @@ pub struct JsonRsaConfig {
 #[non_exhaustive]
 pub enum ConfigError {
     /// `base_url` does not parse as a URI.
-    #[error("base_url: not a valid URL")]
+    #[error("base_url: {}", BaseUrlError::INVALID)]
     BaseUrlInvalid(#[source] InvalidUri),
     /// `base_url` is not an `http://` URL.
-    #[error("base_url: only the http scheme is supported")]
+    #[error("base_url: {}", BaseUrlError::SCHEME)]
     BaseUrlScheme,
     /// `base_url` has no host.
-    #[error("base_url: a host is required")]
+    #[error("base_url: {}", BaseUrlError::HOST)]
     BaseUrlHost,
     /// `base_url` carries user info, a query or a fragment.
-    #[error("base_url: user info, query and fragment are not allowed")]
+    #[error("base_url: {}", BaseUrlError::EXTRA)]
     BaseUrlExtra,
     /// `private_key_file` is missing, unreadable or not an RSA private key.
     #[error("private_key_file: {0}")]
@@ -70,6 +71,17 @@ impl ConfigError {
     }
 }
 
+impl From<BaseUrlError> for ConfigError {
+    fn from(error: BaseUrlError) -> Self {
+        match error {
+            BaseUrlError::Invalid(e) => ConfigError::BaseUrlInvalid(e),
+            BaseUrlError::Scheme => ConfigError::BaseUrlScheme,
+            BaseUrlError::Host => ConfigError::BaseUrlHost,
+            BaseUrlError::Extra => ConfigError::BaseUrlExtra,
+        }
+    }
+}
+
 /// The provider's endpoints, resolved against a validated base URL.
 #[derive(Clone, Debug)]
 pub(crate) struct Endpoints {
@@ -89,26 +101,8 @@ fn index(endpoint: Endpoint) -> usize {
 impl Endpoints {
     /// Validates `base_url` and derives every endpoint from it.
     pub(crate) fn parse(base_url: &str) -> Result<Self, ConfigError> {
-        if base_url.contains(['?', '#']) {
-            return Err(ConfigError::BaseUrlExtra);
-        }
-        let uri: Uri = base_url.parse().map_err(ConfigError::BaseUrlInvalid)?;
-        if uri.scheme_str() != Some("http") {
-            return Err(ConfigError::BaseUrlScheme);
-        }
-        let authority = uri.authority().ok_or(ConfigError::BaseUrlHost)?;
-        if authority.as_str().contains('@') {
-            return Err(ConfigError::BaseUrlExtra);
-        }
-        if authority.host().is_empty() {
-            return Err(ConfigError::BaseUrlHost);
-        }
-        let prefix = uri.path().trim_end_matches('/');
-        let join = |endpoint: Endpoint| -> Result<Uri, ConfigError> {
-            format!("http://{authority}{prefix}{}", endpoint.path())
-                .parse()
-                .map_err(ConfigError::BaseUrlInvalid)
-        };
+        let base_url = BaseUrl::parse(base_url)?;
+        let join = |endpoint: Endpoint| base_url.endpoint(endpoint.path());
         Ok(Self {
             uris: [
                 join(Endpoint::Balance)?,

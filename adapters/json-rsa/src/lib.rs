@@ -6,11 +6,11 @@
 //!
 //! Built like every adapter of the hub: a pure [`transformer`] (canonical
 //! request -> signed wire body; signed HTTP reply -> [`Outcome`]) kept apart
-//! from the transport (one HTTP/1.1 `POST` with a pooled client), with the
-//! key handling in [`signing`] and the amount conversion in [`units`]. The
-//! adapter is stateless apart from its configuration, keys and connection
-//! pool, never retries and never times out on its own: the hub owns
-//! deadlines, retries and breakers.
+//! from the transport ([`adapter_http::Transport`]: one HTTP/1.1 `POST` with
+//! a pooled client), with the key handling in [`signing`] and the amount
+//! conversion in [`units`]. The adapter is stateless apart from its
+//! configuration, keys and connection pool, never retries and never times out
+//! on its own: the hub owns deadlines, retries and breakers.
 //!
 //! Transport failures are classified here, before any reply exists:
 //!
@@ -31,7 +31,6 @@
 mod config;
 pub mod signing;
 pub mod transformer;
-mod transport;
 pub mod units;
 
 use std::fmt;
@@ -39,20 +38,24 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use adapter_api::{
-    Adapter, AdapterError, BalanceRequest, Capabilities, Descriptor, DuplicateHabit, Money,
-    MoneyRequest, Outcome, RollbackRequest, SettingsError, StatusRequest, TxStatus,
+    Adapter, AdapterError, BalanceRequest, BoxError, Capabilities, Descriptor, DuplicateHabit,
+    Money, MoneyRequest, Outcome, RollbackRequest, SettingsError, StatusRequest, TxStatus,
     UnknownRollbackHabit,
 };
+use adapter_http::{RawReply, Transport, TransportError};
+use http::header::{CONTENT_TYPE, HeaderMap, HeaderName, HeaderValue};
 
 pub use config::{ConfigError, JsonRsaConfig};
 
 use config::Endpoints;
 use signing::{Signer, Verifier};
 use transformer::{MalformedReply, RequestUuid, WireReply, WireRequest};
-use transport::{RawReply, Transport, TransportError};
 
 /// The dialect's name, as published in the [`Descriptor`].
 pub const DIALECT: &str = "json-rsa";
+
+const X_SIGNATURE: HeaderName = HeaderName::from_static("x-signature");
+const APPLICATION_JSON: HeaderValue = HeaderValue::from_static("application/json");
 
 /// Builds json-rsa adapters from a provider's settings
 /// (`base_url`, `private_key_file`, `provider_public_key_file`; see
@@ -132,46 +135,37 @@ impl JsonRsaAdapter {
         self
     }
 
+    /// POSTs the signed JSON body and reads the whole reply.
     async fn exchange(&self, wire: &WireRequest) -> Result<RawReply, TransportError> {
+        let signature = HeaderValue::from_str(&wire.signature)
+            .map_err(|e| TransportError::Build(Box::new(e)))?;
+        let mut headers = HeaderMap::with_capacity(2);
+        headers.insert(CONTENT_TYPE, APPLICATION_JSON);
+        headers.insert(X_SIGNATURE, signature);
         let uri = self.endpoints.uri(wire.endpoint);
-        self.transport
-            .post(uri, wire.body.clone(), &wire.signature)
-            .await
+        self.transport.post(uri, headers, wire.body.clone()).await
     }
 }
 
-impl RawReply {
-    fn as_wire(&self) -> WireReply<'_> {
-        WireReply {
-            status: self.status,
-            signature: self.signature.as_ref().map(|v| v.as_bytes()),
-            body: &self.body,
-        }
+/// The reply as the transformer reads it, still unverified. `X-Signature`
+/// counts only when present exactly once: two are ambiguous, treated as
+/// none.
+fn as_wire(reply: &RawReply) -> WireReply<'_> {
+    let mut signatures = reply.headers.get_all(X_SIGNATURE).iter();
+    let signature = match (signatures.next(), signatures.next()) {
+        (Some(only), None) => Some(only.as_bytes()),
+        _ => None,
+    };
+    WireReply {
+        status: reply.status,
+        signature,
+        body: &reply.body,
     }
 }
 
-/// The error of an exchange that produced no reply.
-fn transport_error(error: TransportError) -> AdapterError {
-    match error {
-        TransportError::Build(e) => AdapterError::Unrepresentable(e),
-        TransportError::Connect(e) => AdapterError::Connect(e),
-        TransportError::AfterSend(e) => AdapterError::Transport(e),
-        TransportError::TooLarge => AdapterError::Malformed(Box::new(MalformedReply::TooLarge {
-            limit: transport::MAX_REPLY_BYTES,
-        })),
-    }
-}
-
-/// The outcome of a money exchange that produced no reply: nothing was sent
-/// (`NotProcessed`) or it may have been (`Unknown`).
-fn transport_outcome(error: TransportError) -> Outcome {
-    let nothing_sent = matches!(error, TransportError::Build(_) | TransportError::Connect(_));
-    let error = transport_error(error);
-    if nothing_sent {
-        Outcome::NotProcessed(error)
-    } else {
-        Outcome::Unknown(error)
-    }
+/// The dialect's error for a reply body over the transport's limit.
+fn too_large(limit: usize) -> BoxError {
+    Box::new(MalformedReply::TooLarge { limit })
 }
 
 #[async_trait::async_trait]
@@ -198,10 +192,10 @@ impl Adapter for JsonRsaAdapter {
             Ok(reply) => transformer::classify_transfer(
                 req,
                 &wire.request_uuid,
-                &reply.as_wire(),
+                &as_wire(&reply),
                 &self.verifier,
             ),
-            Err(error) => transport_outcome(error),
+            Err(error) => error.into_outcome(too_large),
         }
     }
 
@@ -214,17 +208,20 @@ impl Adapter for JsonRsaAdapter {
             Ok(reply) => transformer::classify_rollback(
                 req,
                 &wire.request_uuid,
-                &reply.as_wire(),
+                &as_wire(&reply),
                 &self.verifier,
             ),
-            Err(error) => transport_outcome(error),
+            Err(error) => error.into_outcome(too_large),
         }
     }
 
     async fn balance(&self, req: &BalanceRequest) -> Result<Money, AdapterError> {
         let wire = transformer::encode_balance(req, (self.request_uuids)(), &self.signer)?;
-        let reply = self.exchange(&wire).await.map_err(transport_error)?;
-        transformer::classify_balance(req, &wire.request_uuid, &reply.as_wire(), &self.verifier)
+        let reply = self
+            .exchange(&wire)
+            .await
+            .map_err(|e| e.into_adapter_error(too_large))?;
+        transformer::classify_balance(req, &wire.request_uuid, &as_wire(&reply), &self.verifier)
     }
 
     async fn status(&self, req: &StatusRequest) -> TxStatus {
@@ -236,10 +233,10 @@ impl Adapter for JsonRsaAdapter {
             Ok(reply) => transformer::classify_status(
                 req,
                 &wire.request_uuid,
-                &reply.as_wire(),
+                &as_wire(&reply),
                 &self.verifier,
             ),
-            Err(error) => TxStatus::Unknown(transport_error(error)),
+            Err(error) => TxStatus::Unknown(error.into_adapter_error(too_large)),
         }
     }
 }

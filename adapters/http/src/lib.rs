@@ -1,0 +1,20 @@
+//! The HTTP plumbing every provider adapter shares, whatever its dialect:
+//!
+//! - [`Transport`]: one `POST` over HTTP/1.1 with hyper-util's pooled legacy
+//!   client, the whole reply read back up to a size limit, and every failure
+//!   sorted into "nothing was sent" or "it may have been sent"
+//!   ([`TransportError::nothing_sent`]), which is what decides between
+//!   `NotProcessed` and `Unknown` ([`TransportError::into_outcome`]);
+//! - [`BaseUrl`]: an operator's `http://host[:port][/prefix]` setting,
+//!   validated once, from which each provider endpoint's [`http::Uri`] is
+//!   derived ([`BaseUrl::endpoint`]).
+//!
+//! It knows nothing about any dialect: the headers to send (content type,
+//! signatures, operator ids), the reading of reply headers and the endpoint
+//! paths stay in each adapter.
+
+mod base_url;
+mod transport;
+
+pub use base_url::{BaseUrl, BaseUrlError};
+pub use transport::{MAX_REPLY_BYTES, POOL_IDLE_TIMEOUT, RawReply, Transport, TransportError};

@@ -1,0 +1,229 @@
+//! One `POST` over HTTP/1.1 with hyper-util's pooled legacy client, and the
+//! whole reply (status, headers, body up to a size limit) read back.
+//!
+//! The transport knows nothing about a dialect's meaning and trusts nothing
+//! it reads; it only reports whether the request can have reached the
+//! provider:
+//! - [`TransportError::Connect`]: the connection could not be established,
+//!   so not a byte of the request was written;
+//! - [`TransportError::AfterSend`]: anything that fails once a connection
+//!   was handed the request (reset, close before a full reply, body read
+//!   error): the provider may have applied it;
+//! - [`TransportError::TooLarge`]: a reply came, but its body is over the
+//!   limit: the provider may have applied the request too.
+//!
+//! There is no timeout here: the hub applies deadlines by dropping the
+//! future, which cancels the exchange.
+
+use std::fmt;
+use std::time::Duration;
+
+use adapter_api::{AdapterError, BoxError, Outcome};
+use bytes::Bytes;
+use http::{HeaderMap, Method, Request, Uri};
+use http_body_util::{BodyExt, Full, LengthLimitError, Limited};
+use hyper_util::client::legacy::Client;
+use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::rt::{TokioExecutor, TokioTimer};
+
+/// The largest reply body [`Transport::new`] reads, in bytes (64 KiB).
+/// Provider replies are a few hundred bytes; anything larger is not a reply
+/// of any dialect.
+pub const MAX_REPLY_BYTES: usize = 64 * 1024;
+
+/// How long an idle pooled connection is kept. Shorter than common server
+/// keep-alive timeouts (5 s in Node.js, 30 s in hyper), so a connection is
+/// seldom reused just as the provider closes it: a request written into a
+/// closing connection fails after sending, which is an `Unknown`.
+pub const POOL_IDLE_TIMEOUT: Duration = Duration::from_secs(4);
+
+/// A complete reply: the HTTP status, the headers and the whole body.
+#[derive(Debug)]
+pub struct RawReply {
+    /// The HTTP status code.
+    pub status: u16,
+    /// The reply headers, untrusted and unchecked.
+    pub headers: HeaderMap,
+    /// The whole body, exactly as received.
+    pub body: Bytes,
+}
+
+/// Why an exchange produced no complete reply.
+#[derive(Debug)]
+pub enum TransportError {
+    /// The request could not be built; nothing was sent. The transport
+    /// itself never returns this: it is for a caller whose headers cannot be
+    /// made (a signature that is no header value), so one mapping covers
+    /// every failure of an exchange.
+    Build(BoxError),
+    /// No connection could be made (refused, DNS, the handshake); nothing
+    /// was sent.
+    Connect(BoxError),
+    /// The request may have been written, but no full reply came back.
+    AfterSend(BoxError),
+    /// The reply body is longer than `limit` bytes. The request was sent.
+    TooLarge {
+        /// The transport's reply limit, in bytes.
+        limit: usize,
+    },
+}
+
+impl TransportError {
+    /// Whether the request certainly never reached the provider
+    /// ([`TransportError::Build`], [`TransportError::Connect`]). Otherwise it
+    /// may have been applied.
+    pub fn nothing_sent(&self) -> bool {
+        matches!(self, TransportError::Build(_) | TransportError::Connect(_))
+    }
+
+    /// The error of a query (balance, status), which moves no money:
+    /// `Build` is [`AdapterError::Unrepresentable`], `Connect`
+    /// [`AdapterError::Connect`], `AfterSend` [`AdapterError::Transport`],
+    /// and `TooLarge` [`AdapterError::Malformed`] of the dialect's own
+    /// error, which `too_large` makes from the limit.
+    pub fn into_adapter_error(self, too_large: impl FnOnce(usize) -> BoxError) -> AdapterError {
+        match self {
+            TransportError::Build(e) => AdapterError::Unrepresentable(e),
+            TransportError::Connect(e) => AdapterError::Connect(e),
+            TransportError::AfterSend(e) => AdapterError::Transport(e),
+            TransportError::TooLarge { limit } => AdapterError::Malformed(too_large(limit)),
+        }
+    }
+
+    /// The outcome of a money call: [`Outcome::NotProcessed`] when
+    /// [nothing was sent](TransportError::nothing_sent), [`Outcome::Unknown`]
+    /// otherwise, of the error [`TransportError::into_adapter_error`] gives.
+    pub fn into_outcome(self, too_large: impl FnOnce(usize) -> BoxError) -> Outcome {
+        let nothing_sent = self.nothing_sent();
+        let error = self.into_adapter_error(too_large);
+        if nothing_sent {
+            Outcome::NotProcessed(error)
+        } else {
+            Outcome::Unknown(error)
+        }
+    }
+}
+
+impl fmt::Display for TransportError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            TransportError::Build(_) => f.write_str("the request could not be built"),
+            TransportError::Connect(_) => f.write_str("could not connect to the provider"),
+            TransportError::AfterSend(_) => {
+                f.write_str("the exchange failed after the request may have been sent")
+            }
+            TransportError::TooLarge { limit } => {
+                write!(f, "the reply is longer than {limit} bytes")
+            }
+        }
+    }
+}
+
+impl std::error::Error for TransportError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            TransportError::Build(e)
+            | TransportError::Connect(e)
+            | TransportError::AfterSend(e) => Some(e.as_ref()),
+            TransportError::TooLarge { .. } => None,
+        }
+    }
+}
+
+/// A pooled HTTP/1.1 client that posts bodies and reads whole replies.
+///
+/// Cheap to clone: clones share the connection pool. Requests need a Tokio
+/// runtime.
+#[derive(Clone, Debug)]
+pub struct Transport {
+    client: Client<HttpConnector, Full<Bytes>>,
+    reply_limit: usize,
+}
+
+impl Default for Transport {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Transport {
+    /// A client with its own connection pool (idle connections kept for
+    /// [`POOL_IDLE_TIMEOUT`], `TCP_NODELAY` on) that reads replies of up to
+    /// [`MAX_REPLY_BYTES`].
+    pub fn new() -> Self {
+        Self::with_reply_limit(MAX_REPLY_BYTES)
+    }
+
+    /// As [`Transport::new`], reading replies of up to `limit` bytes.
+    pub fn with_reply_limit(limit: usize) -> Self {
+        let mut connector = HttpConnector::new();
+        connector.set_nodelay(true);
+        let client = Client::builder(TokioExecutor::new())
+            .pool_timer(TokioTimer::new())
+            .pool_idle_timeout(POOL_IDLE_TIMEOUT)
+            .build(connector);
+        Self {
+            client,
+            reply_limit: limit,
+        }
+    }
+
+    /// The largest reply body read, in bytes.
+    pub fn reply_limit(&self) -> usize {
+        self.reply_limit
+    }
+
+    /// POSTs `body` to `uri` with exactly `headers` (the content type
+    /// included; `Host` and `Content-Length` are added) and reads the whole
+    /// reply.
+    ///
+    /// # Errors
+    ///
+    /// [`TransportError::Connect`] when no connection could be made,
+    /// [`TransportError::AfterSend`] when the exchange failed after that,
+    /// [`TransportError::TooLarge`] when the body is over the limit.
+    pub async fn post(
+        &self,
+        uri: &Uri,
+        headers: HeaderMap,
+        body: Bytes,
+    ) -> Result<RawReply, TransportError> {
+        let mut request = Request::new(Full::new(body));
+        *request.method_mut() = Method::POST;
+        *request.uri_mut() = uri.clone();
+        *request.headers_mut() = headers;
+
+        let response = self.client.request(request).await.map_err(|e| {
+            // The legacy client reports a connect error only when no
+            // connection was ever handed the request (refused, DNS, the
+            // handshake); everything else may have written it.
+            if e.is_connect() {
+                TransportError::Connect(Box::new(e))
+            } else {
+                TransportError::AfterSend(Box::new(e))
+            }
+        })?;
+        let (parts, body) = response.into_parts();
+        let body = Limited::new(body, self.reply_limit)
+            .collect()
+            .await
+            .map_err(|e| {
+                if e.is::<LengthLimitError>() {
+                    TransportError::TooLarge {
+                        limit: self.reply_limit,
+                    }
+                } else {
+                    TransportError::AfterSend(e)
+                }
+            })?
+            .to_bytes();
+        Ok(RawReply {
+            status: parts.status.as_u16(),
+            headers: parts.headers,
+            body,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,262 @@
+use super::*;
+
+use http::HeaderValue;
+use http::header::{CONTENT_TYPE, HeaderName};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::task::JoinHandle;
+
+/// What the server does with the one connection it accepts.
+enum Script {
+    /// Reads the request, then writes these bytes and closes.
+    Reply(Vec<u8>),
+    /// Reads the request, then closes without a byte of reply.
+    Close,
+}
+
+/// Serves one connection on an ephemeral loopback port and hands back the
+/// request it read (head and body).
+async fn one_shot(script: Script) -> (String, JoinHandle<Vec<u8>>) {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    let task = tokio::spawn(async move {
+        let (mut stream, _) = listener.accept().await.unwrap();
+        let seen = read_request(&mut stream).await;
+        if let Script::Reply(bytes) = script {
+            // The client may stop reading early (an oversized reply).
+            let _ = stream.write_all(&bytes).await;
+            let _ = stream.flush().await;
+        }
+        drop(stream);
+        seen
+    });
+    (base, task)
+}
+
+async fn read_request(stream: &mut TcpStream) -> Vec<u8> {
+    let mut buf = Vec::new();
+    let mut chunk = [0u8; 4096];
+    let head_end = loop {
+        if let Some(at) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
+            break at + 4;
+        }
+        let n = stream.read(&mut chunk).await.unwrap();
+        assert!(n > 0, "client closed before sending a full head");
+        buf.extend_from_slice(&chunk[..n]);
+    };
+    let head = String::from_utf8(buf[..head_end].to_vec()).unwrap();
+    let length: usize = head
+        .lines()
+        .find_map(|line| {
+            let (key, value) = line.split_once(':')?;
+            key.eq_ignore_ascii_case("content-length")
+                .then(|| value.trim().parse().unwrap())
+        })
+        .unwrap_or(0);
+    while buf.len() < head_end + length {
+        let n = stream.read(&mut chunk).await.unwrap();
+        assert!(n > 0, "client closed before sending the body");
+        buf.extend_from_slice(&chunk[..n]);
+    }
+    buf
+}
+
+fn reply(status: &str, extra_headers: &str, body: &[u8]) -> Vec<u8> {
+    let mut bytes = format!(
+        "HTTP/1.1 {status}\r\nContent-Length: {}\r\n{extra_headers}Connection: close\r\n\r\n",
+        body.len()
+    )
+    .into_bytes();
+    bytes.extend_from_slice(body);
+    bytes
+}
+
+fn uri(base: &str, path: &str) -> Uri {
+    format!("{base}{path}").parse().unwrap()
+}
+
+fn headers() -> HeaderMap {
+    let mut headers = HeaderMap::new();
+    headers.insert(CONTENT_TYPE, HeaderValue::from_static("text/plain"));
+    headers.insert(
+        HeaderName::from_static("x-test"),
+        HeaderValue::from_static("one"),
+    );
+    headers
+}
+
+#[tokio::test]
+async fn a_reply_is_read_whole_with_its_status_and_headers() {
+    let (base, server) = one_shot(Script::Reply(reply(
+        "202 Accepted",
+        "X-Signature: abc\r\nX-Signature: def\r\n",
+        b"hello",
+    )))
+    .await;
+    let transport = Transport::new();
+    let got = transport
+        .post(
+            &uri(&base, "/p/v1/debit"),
+            headers(),
+            Bytes::from_static(b"ping"),
+        )
+        .await
+        .unwrap();
+    assert_eq!(got.status, 202);
+    assert_eq!(&got.body[..], b"hello");
+    let signatures: Vec<_> = got.headers.get_all("x-signature").iter().collect();
+    assert_eq!(signatures, ["abc", "def"]);
+
+    let seen = String::from_utf8(server.await.unwrap()).unwrap();
+    assert!(seen.starts_with("POST /p/v1/debit HTTP/1.1\r\n"), "{seen}");
+    assert!(seen.contains("content-type: text/plain\r\n"), "{seen}");
+    assert!(seen.contains("x-test: one\r\n"), "{seen}");
+    assert!(seen.contains("content-length: 4\r\n"), "{seen}");
+    assert!(seen.ends_with("\r\n\r\nping"), "{seen}");
+}
+
+#[tokio::test]
+async fn a_refused_connection_sent_nothing() {
+    // A port that was just free: nothing listens on it any more.
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    drop(listener);
+    let error = Transport::new()
+        .post(&uri(&base, "/"), headers(), Bytes::from_static(b"ping"))
+        .await
+        .unwrap_err();
+    assert!(matches!(error, TransportError::Connect(_)), "{error:?}");
+    assert!(error.nothing_sent());
+}
+
+#[tokio::test]
+async fn a_close_before_the_reply_may_have_sent() {
+    let (base, server) = one_shot(Script::Close).await;
+    let error = Transport::new()
+        .post(&uri(&base, "/"), headers(), Bytes::from_static(b"ping"))
+        .await
+        .unwrap_err();
+    assert!(matches!(error, TransportError::AfterSend(_)), "{error:?}");
+    assert!(!error.nothing_sent());
+    // The server did read the whole request.
+    assert!(server.await.unwrap().ends_with(b"ping"));
+}
+
+#[tokio::test]
+async fn a_reply_cut_short_may_have_sent() {
+    let mut cut = reply("200 OK", "", &[b'x'; 100]);
+    cut.truncate(cut.len() - 50);
+    let (base, server) = one_shot(Script::Reply(cut)).await;
+    let error = Transport::new()
+        .post(&uri(&base, "/"), headers(), Bytes::new())
+        .await
+        .unwrap_err();
+    assert!(matches!(error, TransportError::AfterSend(_)), "{error:?}");
+    server.await.unwrap();
+}
+
+#[tokio::test]
+async fn an_oversized_reply_is_too_large() {
+    let transport = Transport::with_reply_limit(16);
+    assert_eq!(transport.reply_limit(), 16);
+    let (base, server) = one_shot(Script::Reply(reply("200 OK", "", &[b'x'; 17]))).await;
+    let error = transport
+        .post(&uri(&base, "/"), headers(), Bytes::new())
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(error, TransportError::TooLarge { limit: 16 }),
+        "{error:?}"
+    );
+    assert!(!error.nothing_sent());
+    server.await.unwrap();
+
+    // Exactly at the limit is fine.
+    let (base, server) = one_shot(Script::Reply(reply("200 OK", "", &[b'x'; 16]))).await;
+    let got = transport
+        .post(&uri(&base, "/"), headers(), Bytes::new())
+        .await
+        .unwrap();
+    assert_eq!(got.body.len(), 16);
+    server.await.unwrap();
+
+    // The default limit.
+    assert_eq!(Transport::new().reply_limit(), MAX_REPLY_BYTES);
+    let body = vec![b' '; MAX_REPLY_BYTES + 1];
+    let (base, server) = one_shot(Script::Reply(reply("200 OK", "", &body))).await;
+    let error = Transport::default()
+        .post(&uri(&base, "/"), headers(), Bytes::new())
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(
+            error,
+            TransportError::TooLarge {
+                limit: MAX_REPLY_BYTES
+            }
+        ),
+        "{error:?}"
+    );
+    server.await.unwrap();
+}
+
+#[test]
+fn errors_map_to_outcomes_by_whether_anything_was_sent() {
+    #[derive(Debug)]
+    struct DialectTooLarge(usize);
+    impl fmt::Display for DialectTooLarge {
+        fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+            write!(f, "over {}", self.0)
+        }
+    }
+    impl std::error::Error for DialectTooLarge {}
+
+    fn boxed(message: &str) -> BoxError {
+        message.into()
+    }
+    let too_large = |limit| -> BoxError { Box::new(DialectTooLarge(limit)) };
+    let shape = |outcome: Outcome| match outcome {
+        Outcome::NotProcessed(AdapterError::Unrepresentable(_)) => "NotProcessed(Unrepresentable)",
+        Outcome::NotProcessed(AdapterError::Connect(_)) => "NotProcessed(Connect)",
+        Outcome::Unknown(AdapterError::Transport(_)) => "Unknown(Transport)",
+        Outcome::Unknown(AdapterError::Malformed(e)) => {
+            assert!(matches!(
+                e.downcast_ref::<DialectTooLarge>(),
+                Some(DialectTooLarge(7))
+            ));
+            "Unknown(Malformed)"
+        }
+        other => panic!("unexpected {other:?}"),
+    };
+    let cases = [
+        (
+            TransportError::Build(boxed("b")),
+            "NotProcessed(Unrepresentable)",
+        ),
+        (TransportError::Connect(boxed("c")), "NotProcessed(Connect)"),
+        (TransportError::AfterSend(boxed("a")), "Unknown(Transport)"),
+        (TransportError::TooLarge { limit: 7 }, "Unknown(Malformed)"),
+    ];
+    for (error, expected) in cases {
+        assert!(!error.to_string().is_empty());
+        assert_eq!(shape(error.into_outcome(too_large)), expected);
+    }
+
+    let error = |e: TransportError| e.into_adapter_error(too_large);
+    assert!(matches!(
+        error(TransportError::Build(boxed("b"))),
+        AdapterError::Unrepresentable(_)
+    ));
+    assert!(matches!(
+        error(TransportError::Connect(boxed("c"))),
+        AdapterError::Connect(_)
+    ));
+    assert!(matches!(
+        error(TransportError::AfterSend(boxed("a"))),
+        AdapterError::Transport(_)
+    ));
+    assert!(matches!(
+        error(TransportError::TooLarge { limit: 7 }),
+        AdapterError::Malformed(_)
+    ));
+}
