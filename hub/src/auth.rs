@@ -24,6 +24,7 @@ use crate::config::AmountLimit;
 use crate::domain::{PartnerId, ProviderId};
 use crate::error::HubError;
 use crate::journal::{ApiKeyRecord, Journal};
+use crate::jwt::JwtVerifier;
 use crate::limits::RateLimits;
 
 /// How long a looked-up key is trusted without asking the store again.
@@ -34,6 +35,20 @@ pub const API_KEY_HEADER: &str = "x-api-key";
 
 const PREFIX: &str = "hk_";
 const ID_LEN: usize = 16;
+
+/// How a partner may prove who it is.
+#[derive(
+    Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Deserialize, serde::Serialize,
+)]
+#[serde(rename_all = "snake_case")]
+pub enum AuthMethod {
+    /// `x-api-key` metadata.
+    ApiKey,
+    /// An OAuth2 client-credentials JWT in `authorization: Bearer`.
+    Jwt,
+    /// A client certificate on the TLS connection.
+    Mtls,
+}
 
 /// What a call may do. Every RPC requires exactly one.
 #[derive(
@@ -208,14 +223,34 @@ pub struct PartnerPolicy {
     pub amounts: Arc<BTreeMap<String, AmountLimit>>,
     /// Its roles.
     pub permissions: Arc<BTreeSet<Permission>>,
+    /// How it may authenticate.
+    pub methods: Arc<BTreeSet<AuthMethod>>,
 }
 
-/// Checks API keys against the store, with a short cache.
+/// Authenticates partners: API keys (checked against the store, with a
+/// short cache), JWT bearer tokens (OAuth2 client ids mapped to partners),
+/// and client-certificate identities.
 pub struct Authenticator {
     journal: Arc<dyn Journal>,
     partners: HashMap<PartnerId, PartnerPolicy>,
     limits: Arc<RateLimits>,
     cache: Mutex<HashMap<String, (ApiKeyRecord, Instant)>>,
+    jwt: Option<Arc<JwtVerifier>>,
+    /// OAuth2 client id (token subject) -> partner.
+    by_subject: HashMap<String, PartnerId>,
+    /// Client-certificate name -> partner.
+    by_certificate: HashMap<String, PartnerId>,
+}
+
+/// What a request brings to prove who sent it.
+#[derive(Default, Debug)]
+pub struct Credentials<'a> {
+    /// The `x-api-key` value.
+    pub api_key: Option<&'a str>,
+    /// The `authorization` value.
+    pub authorization: Option<&'a str>,
+    /// Names from the client certificate of the connection.
+    pub certificate_names: &'a [String],
 }
 
 impl Authenticator {
@@ -231,11 +266,126 @@ impl Authenticator {
             partners,
             limits,
             cache: Mutex::new(HashMap::new()),
+            jwt: None,
+            by_subject: HashMap::new(),
+            by_certificate: HashMap::new(),
         }
     }
 
-    /// The partner holding `key`, if the key is valid and not revoked.
+    /// Also accepts JWT bearer tokens checked by `verifier`, whose subject
+    /// (the OAuth2 client id) names a partner through `subjects`.
+    pub fn with_jwt(
+        mut self,
+        verifier: Arc<JwtVerifier>,
+        subjects: HashMap<String, PartnerId>,
+    ) -> Self {
+        self.jwt = Some(verifier);
+        self.by_subject = subjects;
+        self
+    }
+
+    /// Also accepts client certificates whose names map to partners.
+    pub fn with_certificates(mut self, names: HashMap<String, PartnerId>) -> Self {
+        self.by_certificate = names;
+        self
+    }
+
+    /// The partner behind `creds`: a bearer token first, then an API key,
+    /// then the connection's client certificate. The partner must allow
+    /// the method used; a token's scopes narrow the partner's roles.
+    pub async fn authenticate_request(&self, creds: Credentials<'_>) -> Result<Partner, HubError> {
+        if let Some(value) = creds.authorization {
+            let token = crate::jwt::bearer(value).ok_or(HubError::Unauthenticated(
+                "authorization must be a Bearer token",
+            ))?;
+            let verifier = self.jwt.as_ref().ok_or(HubError::Unauthenticated(
+                "bearer tokens are not accepted here",
+            ))?;
+            let claims = verifier.verify(token).map_err(|e| {
+                tracing::info!(error = %e, "bearer token refused");
+                HubError::Unauthenticated("invalid bearer token")
+            })?;
+            let partner = self
+                .by_subject
+                .get(&claims.subject)
+                .ok_or(HubError::Unauthenticated(
+                    "the token's client is not a partner",
+                ))?;
+            let granted: BTreeSet<Permission> = [
+                Permission::Move,
+                Permission::Read,
+                Permission::Reports,
+                Permission::Admin,
+            ]
+            .into_iter()
+            .filter(|p| claims.scopes.iter().any(|s| s == p.scope()))
+            .collect();
+            return self.admit(partner.clone(), AuthMethod::Jwt, Some(&granted));
+        }
+        if creds.api_key.is_some() {
+            let partner = self.check_api_key(creds.api_key).await?;
+            return self.admit(partner, AuthMethod::ApiKey, None);
+        }
+        if let Some(partner) = creds
+            .certificate_names
+            .iter()
+            .find_map(|n| self.by_certificate.get(n))
+        {
+            return self.admit(partner.clone(), AuthMethod::Mtls, None);
+        }
+        if !creds.certificate_names.is_empty() {
+            return Err(HubError::Unauthenticated(
+                "the client certificate belongs to no partner",
+            ));
+        }
+        Err(HubError::Unauthenticated(
+            "missing credentials: x-api-key, a bearer token or a client certificate",
+        ))
+    }
+
+    /// Builds the partner for a proven identity, applying its policy.
+    fn admit(
+        &self,
+        id: PartnerId,
+        method: AuthMethod,
+        scopes: Option<&BTreeSet<Permission>>,
+    ) -> Result<Partner, HubError> {
+        let policy = self
+            .partners
+            .get(&id)
+            .cloned()
+            .ok_or(HubError::Unauthenticated("partner is not configured"))?;
+        if !policy.methods.contains(&method) {
+            return Err(HubError::Unauthenticated(
+                "this partner may not authenticate this way",
+            ));
+        }
+        let permissions = match scopes {
+            Some(granted) => Arc::new(policy.permissions.intersection(granted).copied().collect()),
+            None => policy.permissions.clone(),
+        };
+        // Rate limits apply from the first call of an authenticated
+        // partner, before any journal write or provider call.
+        self.limits.check_partner(&id)?;
+        Ok(Partner {
+            id,
+            providers: policy.providers,
+            amounts: policy.amounts,
+            permissions,
+            limits: self.limits.clone(),
+        })
+    }
+
+    /// The partner holding API key `key`, if valid and not revoked.
     pub async fn authenticate(&self, key: Option<&str>) -> Result<Partner, HubError> {
+        self.authenticate_request(Credentials {
+            api_key: Some(key.ok_or(HubError::Unauthenticated("missing x-api-key"))?),
+            ..Credentials::default()
+        })
+        .await
+    }
+
+    async fn check_api_key(&self, key: Option<&str>) -> Result<PartnerId, HubError> {
         let key = key.ok_or(HubError::Unauthenticated("missing x-api-key"))?;
         let invalid = HubError::Unauthenticated("invalid or revoked API key");
         let Some((id, secret)) = parse_key(key) else {
@@ -262,21 +412,7 @@ impl Authenticator {
         if !matches || record.revoked_us.is_some() {
             return Err(invalid);
         }
-        let policy = self
-            .partners
-            .get(&record.partner)
-            .cloned()
-            .ok_or(HubError::Unauthenticated("partner is not configured"))?;
-        // Rate limits apply from the first call of an authenticated
-        // partner, before any journal write or provider call.
-        self.limits.check_partner(&record.partner)?;
-        Ok(Partner {
-            id: record.partner,
-            providers: policy.providers,
-            amounts: policy.amounts,
-            permissions: policy.permissions,
-            limits: self.limits.clone(),
-        })
+        Ok(record.partner)
     }
 }
 
@@ -338,11 +474,24 @@ where
         let layer = self.layer.clone();
         Box::pin(async move {
             if req.uri().path().starts_with(layer.prefix) {
-                let key = req
-                    .headers()
-                    .get(API_KEY_HEADER)
-                    .and_then(|v| v.to_str().ok());
-                let checked = match layer.auth.authenticate(key).await {
+                let (api_key, authorization, names) = {
+                    let header = |name: &str| {
+                        req.headers()
+                            .get(name)
+                            .and_then(|v| v.to_str().ok())
+                            .map(str::to_owned)
+                    };
+                    let names = crate::tls::peer_identity(&req)
+                        .map(|p| p.names.clone())
+                        .unwrap_or_default();
+                    (header(API_KEY_HEADER), header("authorization"), names)
+                };
+                let creds = Credentials {
+                    api_key: api_key.as_deref(),
+                    authorization: authorization.as_deref(),
+                    certificate_names: &names,
+                };
+                let checked = match layer.auth.authenticate_request(creds).await {
                     Ok(partner) => match required_permission(req.uri().path()) {
                         Some(p) if partner.permissions.contains(&p) => Ok(partner),
                         Some(p) => Err(HubError::PermissionDenied(p)),

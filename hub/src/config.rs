@@ -31,6 +31,9 @@ pub struct Config {
     /// The resolver of unknown outcomes.
     #[serde(default)]
     pub resolver: ResolverConfig,
+    /// Partner authentication.
+    #[serde(default)]
+    pub auth: AuthConfig,
 }
 
 /// How the resolver works through PENDING transactions: status queries,
@@ -89,6 +92,124 @@ pub struct ServerConfig {
     /// knows (the PENDING transaction), so the answer arrives in time.
     #[serde(with = "humantime_serde")]
     pub answer_margin: Duration,
+    /// TLS on the partner port (mTLS with `client_ca_file`).
+    #[serde(default)]
+    pub tls: Option<crate::tls::TlsConfig>,
+    /// Serve without TLS. Never implied: without `tls` the hub refuses to
+    /// start unless this is true (the demo, local tests).
+    #[serde(default)]
+    pub plaintext: bool,
+    /// Largest request message decoded, in bytes; larger ones are refused
+    /// (OUT_OF_RANGE) before any handler runs.
+    pub max_message_bytes: usize,
+    /// Largest request metadata (the HTTP/2 header list), in bytes.
+    pub max_metadata_bytes: u32,
+    /// Most concurrent HTTP/2 streams (calls) per connection.
+    pub max_concurrent_streams: u32,
+    /// Most requests of one connection being handled at once; more wait.
+    pub concurrency_limit_per_connection: usize,
+    /// HTTP/2 PING interval on idle connections...
+    #[serde(with = "humantime_serde")]
+    pub http2_keepalive_interval: Duration,
+    /// ...and how long an unanswered PING lets the connection live.
+    #[serde(with = "humantime_serde")]
+    pub http2_keepalive_timeout: Duration,
+    /// TCP keepalive on accepted connections.
+    #[serde(with = "humantime_serde")]
+    pub tcp_keepalive: Duration,
+    /// Longest a new connection may take to complete the TLS handshake and
+    /// send the HTTP/2 preface; slower ones are closed.
+    #[serde(with = "humantime_serde")]
+    pub handshake_timeout: Duration,
+}
+
+impl ServerConfig {
+    /// Checks the listener's limits; whether TLS or plaintext is configured
+    /// at all is checked at start-up ([`ServerConfig::transport`]), so that
+    /// tools that never serve need neither.
+    fn validate(&self) -> Result<(), (String, &'static str)> {
+        let checks: [(bool, &str, &'static str); 9] = [
+            (
+                self.max_message_bytes >= 1,
+                "max_message_bytes",
+                "must be positive",
+            ),
+            (
+                self.max_metadata_bytes >= 1024,
+                "max_metadata_bytes",
+                "must be at least 1024",
+            ),
+            (
+                self.max_concurrent_streams >= 1,
+                "max_concurrent_streams",
+                "must be at least 1",
+            ),
+            (
+                self.concurrency_limit_per_connection >= 1,
+                "concurrency_limit_per_connection",
+                "must be at least 1",
+            ),
+            (
+                !self.http2_keepalive_interval.is_zero(),
+                "http2_keepalive_interval",
+                "must be positive",
+            ),
+            (
+                !self.http2_keepalive_timeout.is_zero(),
+                "http2_keepalive_timeout",
+                "must be positive",
+            ),
+            (
+                !self.tcp_keepalive.is_zero(),
+                "tcp_keepalive",
+                "must be positive",
+            ),
+            (
+                !self.handshake_timeout.is_zero(),
+                "handshake_timeout",
+                "must be positive",
+            ),
+            (
+                !(self.plaintext && self.tls.is_some()),
+                "plaintext",
+                "cannot be true when server.tls is configured",
+            ),
+        ];
+        if let Some((_, field, reason)) = checks.iter().find(|(ok, _, _)| !ok) {
+            return Err((format!("server.{field}"), reason));
+        }
+        if let Some(tls) = &self.tls {
+            let files = [
+                ("cert_file", Some(&tls.cert_file)),
+                ("key_file", Some(&tls.key_file)),
+                ("client_ca_file", tls.client_ca_file.as_ref()),
+            ];
+            for (field, path) in files {
+                if path.is_some_and(|p| p.as_os_str().is_empty()) {
+                    return Err((format!("server.tls.{field}"), "must name a file"));
+                }
+            }
+            if tls.reload_interval.is_zero() {
+                return Err(("server.tls.reload_interval".into(), "must be positive"));
+            }
+        }
+        Ok(())
+    }
+
+    /// Checks at start-up that the listener is either TLS or explicitly
+    /// plaintext; returns the TLS settings, if any.
+    pub fn transport(&self) -> Result<Option<&crate::tls::TlsConfig>, ConfigError> {
+        match (&self.tls, self.plaintext) {
+            (Some(tls), _) => Ok(Some(tls)),
+            (None, true) => Ok(None),
+            (None, false) => Err(ConfigError::Invalid {
+                field: "server.tls".into(),
+                reason: "not configured: set server.tls.cert_file and server.tls.key_file, \
+                         or server.plaintext = true for local use only"
+                    .into(),
+            }),
+        }
+    }
 }
 
 /// The journal.
@@ -336,6 +457,28 @@ pub struct PartnerConfig {
     /// `admin`).
     #[serde(default = "default_permissions")]
     pub permissions: Vec<crate::auth::Permission>,
+    /// How it may authenticate (`api_key`, `jwt`, `mtls`).
+    #[serde(default = "default_methods")]
+    pub auth_methods: Vec<crate::auth::AuthMethod>,
+    /// OAuth2 client ids (token subjects) that act as this partner.
+    #[serde(default)]
+    pub jwt_subjects: Vec<String>,
+    /// Client-certificate names (URI or DNS SAN, or subject CN) that act as
+    /// this partner.
+    #[serde(default)]
+    pub certificate_names: Vec<String>,
+}
+
+fn default_methods() -> Vec<crate::auth::AuthMethod> {
+    vec![crate::auth::AuthMethod::ApiKey]
+}
+
+/// How partners authenticate, beyond API keys.
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct AuthConfig {
+    /// OAuth2 client-credentials JWT bearer tokens, checked against a JWKS.
+    pub jwt: Option<crate::jwt::JwtConfig>,
 }
 
 fn default_permissions() -> Vec<crate::auth::Permission> {
@@ -360,6 +503,16 @@ impl Default for Config {
                 shutdown_grace: Duration::from_secs(10),
                 default_deadline: Duration::from_secs(30),
                 answer_margin: Duration::from_millis(50),
+                tls: None,
+                plaintext: false,
+                max_message_bytes: 1024 * 1024,
+                max_metadata_bytes: 16 * 1024,
+                max_concurrent_streams: 100,
+                concurrency_limit_per_connection: 64,
+                http2_keepalive_interval: Duration::from_secs(30),
+                http2_keepalive_timeout: Duration::from_secs(10),
+                tcp_keepalive: Duration::from_secs(60),
+                handshake_timeout: Duration::from_secs(10),
             },
             journal: JournalConfig {
                 path: PathBuf::from("data/hub.db"),
@@ -367,6 +520,7 @@ impl Default for Config {
             providers: BTreeMap::new(),
             partners: BTreeMap::new(),
             resolver: ResolverConfig::default(),
+            auth: AuthConfig::default(),
         }
     }
 }
@@ -423,6 +577,9 @@ impl Config {
                 "must be shorter than server.default_deadline",
             ));
         }
+        self.server
+            .validate()
+            .map_err(|(field, reason)| invalid(field, reason))?;
         for (name, p) in &self.providers {
             ProviderId::parse(name)
                 .map_err(|e| invalid(format!("providers.{name}"), &e.to_string()))?;
@@ -435,9 +592,29 @@ impl Config {
             p.validate_resilience()
                 .map_err(|(field, reason)| invalid(format!("providers.{name}.{field}"), reason))?;
         }
+        if let Some(jwt) = &self.auth.jwt {
+            jwt.validate().map_err(|e| match e {
+                crate::jwt::JwtError::Config { field, reason } => {
+                    invalid(format!("auth.jwt.{field}"), &reason)
+                }
+                other => invalid("auth.jwt".into(), &other.to_string()),
+            })?;
+        }
         for (name, p) in &self.partners {
             PartnerId::parse(name)
                 .map_err(|e| invalid(format!("partners.{name}"), &e.to_string()))?;
+            for subject in &p.jwt_subjects {
+                if let Some(other) = self
+                    .partners
+                    .iter()
+                    .find(|(n, o)| *n != name && o.jwt_subjects.contains(subject))
+                {
+                    return Err(invalid(
+                        format!("partners.{name}.jwt_subjects"),
+                        &format!("{subject:?} also belongs to partner {}", other.0),
+                    ));
+                }
+            }
             for (code, limit) in &p.amounts {
                 let field = format!("partners.{name}.amounts.{code}");
                 adapter_api::Currency::from_code(code)
@@ -506,6 +683,61 @@ mod tests {
         );
         let err = with_toml(&PROVIDER.replace("\"2s\"", "\"0s\"")).unwrap_err();
         assert!(err.to_string().contains("providers.sb.timeout"), "{err}");
+    }
+
+    #[test]
+    fn server_tls_and_limits_parse_and_validate() {
+        let cfg = with_toml(
+            "[server.tls]\ncert_file = \"c.pem\"\nkey_file = \"k.pem\"\nclient_ca_file = \"ca.pem\"",
+        )
+        .unwrap();
+        let tls = cfg.server.tls.as_ref().unwrap();
+        assert_eq!(tls.reload_interval, Duration::from_secs(5));
+        assert_eq!(tls.client_ca_file.as_deref(), Some(Path::new("ca.pem")));
+        assert!(cfg.server.transport().unwrap().is_some());
+        assert_eq!(cfg.server.max_message_bytes, 1024 * 1024);
+        assert_eq!(cfg.server.max_metadata_bytes, 16 * 1024);
+        assert_eq!(cfg.server.max_concurrent_streams, 100);
+        assert_eq!(cfg.server.handshake_timeout, Duration::from_secs(10));
+
+        let cfg = with_toml("[server]\nplaintext = true").unwrap();
+        assert!(cfg.server.transport().unwrap().is_none());
+        let err = with_toml("").unwrap().server.transport().unwrap_err();
+        assert!(err.to_string().contains("server.tls"), "{err}");
+
+        for (toml, field) in [
+            (
+                "[server]\nplaintext = true\n[server.tls]\ncert_file = \"c\"\nkey_file = \"k\"",
+                "server.plaintext",
+            ),
+            (
+                "[server.tls]\ncert_file = \"c\"\nkey_file = \"k\"\nreload_interval = \"0s\"",
+                "server.tls.reload_interval",
+            ),
+            (
+                "[server.tls]\ncert_file = \"\"\nkey_file = \"k\"",
+                "server.tls.cert_file",
+            ),
+            (
+                "[server.tls]\ncert_file = \"c\"\nkey_file = \"k\"\nkey_password = \"x\"",
+                "key_password",
+            ),
+            (
+                "[server]\nmax_metadata_bytes = 10",
+                "server.max_metadata_bytes",
+            ),
+            (
+                "[server]\nmax_message_bytes = 0",
+                "server.max_message_bytes",
+            ),
+            (
+                "[server]\nhandshake_timeout = \"0s\"",
+                "server.handshake_timeout",
+            ),
+        ] {
+            let err = with_toml(toml).unwrap_err();
+            assert!(err.to_string().contains(field), "{toml}: {err}");
+        }
     }
 
     #[test]

@@ -103,6 +103,9 @@ pub fn config(sandboxes: &Sandboxes) -> Result<Config, ConfigError> {
     let keys = demo_keys();
     let toml = format!(
         r#"
+        [server]
+        plaintext = true  # the demo is local; `serve` needs server.tls
+
         [providers.{DEMO_PROVIDER}]
         dialect = "json-hmac"
         base_url = "{hmac}"

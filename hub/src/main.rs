@@ -102,6 +102,8 @@ fn init_tracing(json: bool) {
 
 #[tokio::main]
 async fn main() -> anyhow::Result<ExitCode> {
+    // Before anything can build a rustls configuration.
+    hub::tls::install_crypto_provider();
     let cli = Cli::parse();
     init_tracing(cli.log_json);
     match cli.command {

@@ -1,6 +1,11 @@
 //! Assembles the hub from its configuration and serves it: the settlement
 //! service behind the auth layer, `grpc.health.v1`, and server reflection v1
-//! and v1alpha, all from one listener.
+//! and v1alpha, all from one listener, over TLS (see [`crate::tls`]) unless
+//! the configuration explicitly asks for plaintext.
+//!
+//! Hostile clients meet the limits of `[server]` here: message and metadata
+//! size, streams and requests per connection, HTTP/2 and TCP keepalive, and
+//! a deadline on the handshake and preface of every new connection.
 //!
 //! Shutdown is graceful: health turns NOT_SERVING, new money calls are
 //! refused, change feeds end, calls in flight get `server.shutdown_grace` to
@@ -11,12 +16,11 @@ use std::sync::Arc;
 
 use hub_proto::settlement::v1::settlement_service_server::SettlementServiceServer;
 use tokio::net::TcpListener;
-use tokio_stream::wrappers::TcpListenerStream;
 use tokio_util::sync::CancellationToken;
 use tonic_health::ServingStatus;
 
 use crate::auth::{AuthLayer, Authenticator, PartnerPolicy};
-use crate::config::{Config, ConfigError};
+use crate::config::{Config, ConfigError, ServerConfig};
 use crate::domain::{PartnerId, ProviderId};
 use crate::engine::{Clock, Engine, SystemClock};
 use crate::journal::{Journal, SqliteJournal};
@@ -24,6 +28,7 @@ use crate::limits::RateLimits;
 use crate::registry::Registry;
 use crate::resilience::{HealthChecker, Jitter, SeededJitter};
 use crate::service::{Settlement, Timing};
+use crate::tls::{AcceptOptions, ServerTls, TlsError};
 
 /// The gRPC service name partners call.
 pub const SERVICE_NAME: &str = "settlement.v1.SettlementService";
@@ -46,6 +51,9 @@ pub enum ServeError {
     /// The transport failed.
     #[error("transport: {0}")]
     Transport(#[from] tonic::transport::Error),
+    /// The TLS certificate, key or client CA could not be loaded.
+    #[error(transparent)]
+    Tls(#[from] TlsError),
 }
 
 /// A hub ready to serve.
@@ -54,6 +62,8 @@ pub struct Hub {
     auth: Arc<Authenticator>,
     timing: Timing,
     grace: std::time::Duration,
+    server: ServerConfig,
+    tls: Option<Arc<ServerTls>>,
 }
 
 impl Hub {
@@ -75,6 +85,10 @@ impl Hub {
         clock: Arc<dyn Clock>,
         jitter: Arc<dyn Jitter>,
     ) -> Result<Self, ServeError> {
+        let tls = match config.server.transport()? {
+            Some(tls) => Some(Arc::new(ServerTls::load(tls)?)),
+            None => None,
+        };
         let providers = Registry::builtin().build(&config.providers, jitter.clone())?;
         let mut partners = HashMap::new();
         let mut rates = Vec::new();
@@ -95,6 +109,7 @@ impl Hub {
                     providers: Arc::new(allowed.into_iter().collect::<HashSet<_>>()),
                     amounts: Arc::new(p.amounts.clone()),
                     permissions: Arc::new(p.permissions.iter().copied().collect()),
+                    methods: Arc::new(p.auth_methods.iter().copied().collect()),
                 },
             );
         }
@@ -103,7 +118,29 @@ impl Hub {
                 .iter()
                 .map(|(id, rate, allowed)| (id, rate, &allowed[..])),
         ));
-        let auth = Arc::new(Authenticator::new(journal.clone(), partners, limits));
+        let mut subjects = HashMap::new();
+        let mut certificates = HashMap::new();
+        for (name, p) in &config.partners {
+            if let Ok(id) = PartnerId::parse(name) {
+                for s in &p.jwt_subjects {
+                    subjects.insert(s.clone(), id.clone());
+                }
+                for c in &p.certificate_names {
+                    certificates.insert(c.clone(), id.clone());
+                }
+            }
+        }
+        let mut authenticator =
+            Authenticator::new(journal.clone(), partners, limits).with_certificates(certificates);
+        if let Some(jwt) = &config.auth.jwt {
+            let verifier = crate::jwt::JwtVerifier::with_clock(jwt.clone(), clock.clone())
+                .map_err(|e| ConfigError::Invalid {
+                    field: "auth.jwt".into(),
+                    reason: e.to_string(),
+                })?;
+            authenticator = authenticator.with_jwt(Arc::new(verifier), subjects);
+        }
+        let auth = Arc::new(authenticator);
         Ok(Self {
             engine: Engine::new(journal, providers, clock, jitter, config.resolver.clone()),
             auth,
@@ -112,6 +149,8 @@ impl Hub {
                 answer_margin: config.server.answer_margin,
             },
             grace: config.server.shutdown_grace,
+            server: config.server.clone(),
+            tls,
         })
     }
 
@@ -186,17 +225,44 @@ impl Hub {
             }
         }
         background.spawn(report_providers(self.engine.clone(), health.clone()));
+        if let Some(tls) = &self.tls {
+            background.spawn(tls.clone().watch());
+        }
+        let limits = &self.server;
+        tracing::info!(
+            tls = self.tls.is_some(),
+            mtls = self.tls.as_ref().is_some_and(|t| t.mutual()),
+            "partner port ready"
+        );
+        let incoming = crate::tls::incoming(
+            listener,
+            self.tls.clone(),
+            AcceptOptions {
+                // Set on each accepted socket here: tonic's own
+                // `tcp_keepalive` only applies to listeners it binds itself.
+                tcp_keepalive: Some(limits.tcp_keepalive),
+                handshake_timeout: limits.handshake_timeout,
+            },
+        );
 
         let stop_feeds = CancellationToken::new();
         let settlement = Settlement::new(self.engine.clone(), self.timing, stop_feeds.clone());
         let (stop_server, server_stopped) = tokio::sync::oneshot::channel::<()>();
+        let max_message = limits.max_message_bytes;
         let server = tonic::transport::Server::builder()
+            .http2_max_header_list_size(limits.max_metadata_bytes)
+            .max_concurrent_streams(limits.max_concurrent_streams)
+            .concurrency_limit_per_connection(limits.concurrency_limit_per_connection)
+            .http2_keepalive_interval(Some(limits.http2_keepalive_interval))
+            .http2_keepalive_timeout(Some(limits.http2_keepalive_timeout))
             .layer(AuthLayer::new(self.auth.clone(), SERVICE_PATH_PREFIX))
-            .add_service(health_service)
-            .add_service(reflection_v1)
-            .add_service(reflection_v1alpha)
-            .add_service(SettlementServiceServer::new(settlement))
-            .serve_with_incoming_shutdown(TcpListenerStream::new(listener), async {
+            .add_service(health_service.max_decoding_message_size(max_message))
+            .add_service(reflection_v1.max_decoding_message_size(max_message))
+            .add_service(reflection_v1alpha.max_decoding_message_size(max_message))
+            .add_service(
+                SettlementServiceServer::new(settlement).max_decoding_message_size(max_message),
+            )
+            .serve_with_incoming_shutdown(incoming, async {
                 let _ = server_stopped.await;
             });
         tokio::pin!(server);

@@ -311,6 +311,7 @@ impl HubProcess {
             .arg(config)
             .arg("serve")
             .env("HUB_SERVER__LISTEN", format!("127.0.0.1:{port}"))
+            .env("HUB_SERVER__PLAINTEXT", "true")
             .env("HUB_LOG", "warn")
             .stdout(std::process::Stdio::null())
             .spawn()

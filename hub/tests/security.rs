@@ -161,3 +161,128 @@ async fn every_rpc_requires_its_permission() {
     assert_eq!(sb.money_requests(), 1);
     hub.stop().await;
 }
+
+mod jwt_tokens {
+    use base64::Engine as _;
+    use ring::rand::SystemRandom;
+    use ring::signature::{ECDSA_P256_SHA256_FIXED_SIGNING, EcdsaKeyPair, KeyPair};
+
+    pub struct Issuer {
+        key: EcdsaKeyPair,
+        rng: SystemRandom,
+    }
+
+    fn b64(bytes: &[u8]) -> String {
+        base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
+    }
+
+    impl Issuer {
+        pub fn new() -> Self {
+            let rng = SystemRandom::new();
+            let pkcs8 =
+                EcdsaKeyPair::generate_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, &rng).unwrap();
+            let key =
+                EcdsaKeyPair::from_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, pkcs8.as_ref(), &rng)
+                    .unwrap();
+            Self { key, rng }
+        }
+
+        /// The JWKS holding the public key as `kid` "k1".
+        pub fn jwks(&self) -> String {
+            let point = self.key.public_key().as_ref();
+            serde_json::json!({"keys": [{
+                "kty": "EC", "crv": "P-256", "kid": "k1", "use": "sig", "alg": "ES256",
+                "x": b64(&point[1..33]), "y": b64(&point[33..65]),
+            }]})
+            .to_string()
+        }
+
+        /// A token for `sub` with `scope`, valid from now for `ttl_s`.
+        pub fn token(&self, sub: &str, scope: &str, ttl_s: i64) -> String {
+            let now = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .unwrap()
+                .as_secs() as i64;
+            let header = serde_json::json!({"alg": "ES256", "typ": "JWT", "kid": "k1"});
+            let claims = serde_json::json!({
+                "iss": "https://issuer.test", "aud": "hub", "sub": sub, "scope": scope,
+                "iat": now, "nbf": now, "exp": now + ttl_s,
+            });
+            let input = format!(
+                "{}.{}",
+                b64(header.to_string().as_bytes()),
+                b64(claims.to_string().as_bytes())
+            );
+            let sig = self.key.sign(&self.rng, input.as_bytes()).unwrap();
+            format!("{input}.{}", b64(sig.as_ref()))
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn jwt_bearer_tokens_authenticate_partners_and_their_scopes_narrow_roles() {
+    let issuer = jwt_tokens::Issuer::new();
+    let sb = sandbox().await;
+    let (dir, path) = journal_path();
+    let jwks = dir.path().join("jwks.json");
+    std::fs::write(&jwks, issuer.jwks()).unwrap();
+    let providers = format!(
+        "{}\n[auth.jwt]\njwks_file = \"{}\"\nissuer = \"https://issuer.test\"\naudience = \"hub\"\n",
+        hmac_provider(
+            PROVIDER,
+            sb.addr(),
+            "[providers.sb.health]\ninterval = \"1h\""
+        ),
+        jwks.display()
+    );
+    let partners = format!(
+        "[partners.p1]\nproviders = [\"{PROVIDER}\"]\nauth_methods = [\"api_key\", \"jwt\"]\njwt_subjects = [\"client-1\"]\n\
+         [partners.p2]\nproviders = [\"{PROVIDER}\"]\njwt_subjects = [\"client-2\"]\n"
+    );
+    let hub = TestHub::start_with(config_toml(&path, &providers, &partners)).await;
+    let channel = hub.channel().await;
+    let client = |token: String| {
+        let value: tonic::metadata::MetadataValue<_> = format!("Bearer {token}").parse().unwrap();
+        hub_proto::settlement::v1::settlement_service_client::SettlementServiceClient::with_interceptor(
+            channel.clone(),
+            move |mut req: tonic::Request<()>| {
+                req.metadata_mut().insert("authorization", value.clone());
+                Ok(req)
+            },
+        )
+    };
+    let get = || hub_proto::settlement::v1::GetTransactionRequest {
+        lookup: Some(
+            hub_proto::settlement::v1::get_transaction_request::Lookup::IdempotencyKey(
+                "t-1".into(),
+            ),
+        ),
+    };
+
+    // A valid token with both scopes moves money and reads.
+    let mut full = client(issuer.token("client-1", "settlement:move settlement:read", 300));
+    full.debit(debit("t-1", "acc-1", 5)).await.unwrap();
+    full.get_transaction(get()).await.unwrap();
+
+    // A read-only token cannot move money, even for a partner that may.
+    let mut reader = client(issuer.token("client-1", "settlement:read", 300));
+    let err = reader.debit(debit("t-2", "acc-1", 5)).await.unwrap_err();
+    assert_eq!(err.code(), Code::PermissionDenied);
+    reader.get_transaction(get()).await.unwrap();
+
+    // Expired, forged, unknown-client and not-allowed-method tokens.
+    let expired = issuer.token("client-1", "settlement:read", -120);
+    let forged = jwt_tokens::Issuer::new().token("client-1", "settlement:read", 300);
+    let stranger = issuer.token("client-9", "settlement:read", 300);
+    let not_allowed = issuer.token("client-2", "settlement:read", 300);
+    for token in [expired, forged, stranger, not_allowed] {
+        let err = client(token.clone())
+            .get_transaction(get())
+            .await
+            .unwrap_err();
+        assert_eq!(err.code(), Code::Unauthenticated);
+        assert!(!err.message().contains(&token[..20]), "no token echoed");
+    }
+    assert_eq!(sb.money_requests(), 1);
+    hub.stop().await;
+}

@@ -99,6 +99,7 @@ pub fn config_toml(journal: &std::path::Path, providers: &str, partners: &str) -
         shutdown_grace = "3s"
         default_deadline = "10s"
         answer_margin = "20ms"
+        plaintext = true
 
         [journal]
         path = "{}"
