@@ -570,3 +570,83 @@ async fn a_plaintext_client_that_stalls_in_the_preface_is_cut_off() {
     assert!(!info.tls);
     assert_eq!(info.peer_identity, None);
 }
+
+/// A client certificate alone authenticates a partner that lists its name
+/// and allows mTLS; the same certificate does nothing for a partner that
+/// does not, and an unmapped certificate is refused.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_client_certificate_authenticates_a_partner_that_allows_mtls() {
+    let sb = sandbox().await;
+    let (dir, path) = journal_path();
+    let server_ca = Ca::new("server ca");
+    let client_ca = Ca::new("partner ca");
+    install(dir.path(), &server_ca.server());
+    let mut config = config_tls(path, sb.addr(), tls_config(dir.path(), Some(&client_ca)));
+    let p1 = config.partners.get_mut("p1").unwrap();
+    p1.auth_methods = vec![hub::auth::AuthMethod::Mtls];
+    p1.certificate_names = vec!["spiffe://partners/p1".into()];
+    let p2 = config.partners.get_mut("p2").unwrap();
+    p2.certificate_names = vec!["spiffe://partners/p2".into()];
+    let hub = TestHub::start_with(config).await;
+    let no_key = |channel: Channel| -> Client {
+        let intercept: Intercept = Box::new(Ok);
+        SettlementServiceClient::with_interceptor(channel, intercept)
+    };
+
+    // p1's certificate, no key: a debit as p1.
+    let channel = tls_channel(hub.addr, &server_ca, Some(&client_ca.client("p1")))
+        .await
+        .unwrap();
+    let tx = no_key(channel)
+        .debit(debit("by-cert", "acc-1", 500))
+        .await
+        .unwrap()
+        .into_inner()
+        .transaction
+        .unwrap();
+    assert_eq!(
+        state(&tx),
+        hub_proto::settlement::v1::TransactionState::Settled
+    );
+    let owner = hub::domain::PartnerId::parse("p1").unwrap();
+    assert!(
+        hub.journal
+            .get(
+                &owner,
+                &hub::journal::Lookup::Key(hub::domain::IdempotencyKey::parse("by-cert").unwrap())
+            )
+            .await
+            .unwrap()
+            .is_some()
+    );
+
+    // p2 allows API keys only: its certificate is not enough.
+    let channel = tls_channel(hub.addr, &server_ca, Some(&client_ca.client("p2")))
+        .await
+        .unwrap();
+    let err = no_key(channel)
+        .debit(debit("p2-cert", "acc-1", 500))
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), Code::Unauthenticated);
+
+    // A certificate from the right CA that names no partner.
+    let channel = tls_channel(hub.addr, &server_ca, Some(&client_ca.client("nobody")))
+        .await
+        .unwrap();
+    let err = no_key(channel)
+        .debit(debit("nobody", "acc-1", 500))
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), Code::Unauthenticated);
+
+    // p1 may not use an API key.
+    let channel = tls_channel(hub.addr, &server_ca, None).await.unwrap();
+    let err = with_key(channel, hub.key("p1").await)
+        .debit(debit("p1-key", "acc-1", 500))
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), Code::Unauthenticated);
+    assert_eq!(sb.balance("acc-1"), Some(99_500));
+    hub.stop().await;
+}
