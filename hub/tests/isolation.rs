@@ -1,0 +1,761 @@
+//! Tenant isolation and role denial on every settlement RPC (the RPC list
+//! comes from the service descriptor, so a new RPC without a case fails),
+//! and a secrets scan of a real hub process's TRACE logs.
+
+mod common;
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::time::Duration;
+
+use common::*;
+use hub::auth::{Permission, required_permission};
+use hub_proto::settlement::v1 as pb;
+use tokio_stream::StreamExt;
+use tonic::{Code, Status};
+
+/// What one call of an RPC showed its caller: every transaction it returned.
+type Seen = Vec<pb::Transaction>;
+type CallFuture = Pin<Box<dyn Future<Output = Result<Seen, Status>> + Send>>;
+/// Issues one RPC with a client, aimed at the owner's transactions.
+type Call = Box<dyn Fn(Client, Arc<Target>) -> CallFuture + Send + Sync>;
+
+/// The owner's (p1's) transactions that other partners aim at.
+struct Target {
+    debit_key: String,
+    debit_id: String,
+    credit_key: String,
+    credit_id: String,
+}
+
+impl Target {
+    fn ids(&self) -> [&str; 2] {
+        [&self.debit_id, &self.credit_id]
+    }
+
+    /// Whether `tx` is one of the owner's transactions or reverses one.
+    fn owns(&self, tx: &pb::Transaction) -> bool {
+        self.ids()
+            .iter()
+            .any(|id| tx.transaction_id == *id || tx.reverses_transaction_id == *id)
+    }
+}
+
+/// What another partner must get from an RPC aimed at the owner's data.
+#[derive(Clone, Copy, Debug, PartialEq)]
+enum CrossTenant {
+    /// NOT_FOUND: the owner's transaction does not exist for it.
+    NotFound,
+    /// An answer holding none of the owner's transactions.
+    SeesNothing,
+    /// Its own new transaction, independent of the owner's with that key.
+    OwnTransaction,
+}
+
+struct Case {
+    call: Call,
+    cross_tenant: CrossTenant,
+}
+
+const DEBIT_MINOR: i64 = 300;
+const CREDIT_MINOR: i64 = 200;
+const WATCH_FOR: Duration = Duration::from_millis(400);
+
+fn boxed<F>(f: F) -> CallFuture
+where
+    F: Future<Output = Result<Seen, Status>> + Send + 'static,
+{
+    Box::pin(f)
+}
+
+fn get_by(lookup: pb::get_transaction_request::Lookup) -> pb::GetTransactionRequest {
+    pb::GetTransactionRequest {
+        lookup: Some(lookup),
+    }
+}
+
+/// One case per RPC, by method name. GetTransaction and Rollback are
+/// covered several ways; the first entry for a method is its case here,
+/// the extra lookups are in `extra_cases`.
+fn cases() -> BTreeMap<&'static str, Case> {
+    let mut m: BTreeMap<&'static str, Case> = BTreeMap::new();
+    m.insert(
+        "Debit",
+        Case {
+            call: Box::new(|mut c, t| {
+                boxed(async move {
+                    let tx = c
+                        .debit(debit(&t.debit_key, "acc-1", DEBIT_MINOR))
+                        .await?
+                        .into_inner()
+                        .transaction;
+                    Ok(tx.into_iter().collect())
+                })
+            }),
+            cross_tenant: CrossTenant::OwnTransaction,
+        },
+    );
+    m.insert(
+        "Credit",
+        Case {
+            call: Box::new(|mut c, t| {
+                boxed(async move {
+                    let tx = c
+                        .credit(credit(&t.credit_key, "acc-1", CREDIT_MINOR))
+                        .await?
+                        .into_inner()
+                        .transaction;
+                    Ok(tx.into_iter().collect())
+                })
+            }),
+            cross_tenant: CrossTenant::OwnTransaction,
+        },
+    );
+    m.insert(
+        "Rollback",
+        Case {
+            call: Box::new(|mut c, t| {
+                boxed(async move {
+                    let tx = c
+                        .rollback(pb::RollbackRequest {
+                            idempotency_key: "rb-1".into(),
+                            target: Some(pb::rollback_request::Target::TransactionId(
+                                t.debit_id.clone(),
+                            )),
+                            provider: String::new(),
+                        })
+                        .await?
+                        .into_inner()
+                        .transaction;
+                    Ok(tx.into_iter().collect())
+                })
+            }),
+            cross_tenant: CrossTenant::NotFound,
+        },
+    );
+    m.insert(
+        "GetBalance",
+        Case {
+            call: Box::new(|mut c, _t| {
+                boxed(async move {
+                    c.get_balance(pb::GetBalanceRequest {
+                        provider: PROVIDER.into(),
+                        account: "acc-1".into(),
+                        currency_code: "EUR".into(),
+                    })
+                    .await?;
+                    Ok(Vec::new())
+                })
+            }),
+            // Balances are the provider's accounts, not a partner's
+            // transactions: nothing of the owner's can show.
+            cross_tenant: CrossTenant::SeesNothing,
+        },
+    );
+    m.insert(
+        "GetTransaction",
+        Case {
+            call: Box::new(|mut c, t| {
+                boxed(async move {
+                    let tx = c
+                        .get_transaction(get_by(
+                            pb::get_transaction_request::Lookup::TransactionId(t.debit_id.clone()),
+                        ))
+                        .await?
+                        .into_inner()
+                        .transaction;
+                    Ok(tx.into_iter().collect())
+                })
+            }),
+            cross_tenant: CrossTenant::NotFound,
+        },
+    );
+    m.insert(
+        "ListTransactions",
+        Case {
+            call: Box::new(|mut c, _t| {
+                boxed(async move {
+                    Ok(c.list_transactions(pb::ListTransactionsRequest {
+                        page_size: 1000,
+                        ..Default::default()
+                    })
+                    .await?
+                    .into_inner()
+                    .transactions)
+                })
+            }),
+            cross_tenant: CrossTenant::SeesNothing,
+        },
+    );
+    m.insert(
+        "WatchTransactions",
+        Case {
+            call: Box::new(|mut c, _t| {
+                boxed(async move {
+                    let mut stream = c
+                        .watch_transactions(pb::WatchTransactionsRequest::default())
+                        .await?
+                        .into_inner();
+                    let mut seen = Vec::new();
+                    let until = tokio::time::Instant::now() + WATCH_FOR;
+                    while let Ok(Some(item)) = tokio::time::timeout_at(until, stream.next()).await {
+                        seen.extend(item?.transaction);
+                    }
+                    Ok(seen)
+                })
+            }),
+            cross_tenant: CrossTenant::SeesNothing,
+        },
+    );
+    m
+}
+
+/// Further NOT_FOUND lookups of the owner's transactions: GetTransaction by
+/// key and by the credit's id, Rollback of the credit's id.
+fn extra_cases() -> Vec<(&'static str, Call)> {
+    vec![
+        (
+            "GetTransaction by idempotency key",
+            Box::new(|mut c: Client, t: Arc<Target>| {
+                boxed(async move {
+                    let tx = c
+                        .get_transaction(get_by(
+                            pb::get_transaction_request::Lookup::IdempotencyKey(
+                                t.debit_key.clone(),
+                            ),
+                        ))
+                        .await?
+                        .into_inner()
+                        .transaction;
+                    Ok(tx.into_iter().collect())
+                })
+            }),
+        ),
+        (
+            "GetTransaction by the credit's id",
+            Box::new(|mut c: Client, t: Arc<Target>| {
+                boxed(async move {
+                    let tx = c
+                        .get_transaction(get_by(
+                            pb::get_transaction_request::Lookup::TransactionId(t.credit_id.clone()),
+                        ))
+                        .await?
+                        .into_inner()
+                        .transaction;
+                    Ok(tx.into_iter().collect())
+                })
+            }),
+        ),
+        (
+            "Rollback of the credit's id",
+            Box::new(|mut c: Client, t: Arc<Target>| {
+                boxed(async move {
+                    let tx = c
+                        .rollback(pb::RollbackRequest {
+                            idempotency_key: "rb-2".into(),
+                            target: Some(pb::rollback_request::Target::TransactionId(
+                                t.credit_id.clone(),
+                            )),
+                            provider: String::new(),
+                        })
+                        .await?
+                        .into_inner()
+                        .transaction;
+                    Ok(tx.into_iter().collect())
+                })
+            }),
+        ),
+    ]
+}
+
+/// The settlement service's method names, from the descriptor.
+fn descriptor_methods() -> BTreeSet<String> {
+    let set =
+        <prost_types::FileDescriptorSet as prost::Message>::decode(hub_proto::FILE_DESCRIPTOR_SET)
+            .unwrap();
+    let mut methods = BTreeSet::new();
+    let mut services = 0;
+    for file in &set.file {
+        for svc in &file.service {
+            if format!("{}.{}", file.package(), svc.name()) == "settlement.v1.SettlementService" {
+                services += 1;
+                methods.extend(svc.method.iter().map(|m| m.name().to_owned()));
+            }
+        }
+    }
+    assert_eq!(services, 1, "the descriptor holds the settlement service");
+    methods
+}
+
+fn rpc_path(method: &str) -> String {
+    format!("/settlement.v1.SettlementService/{method}")
+}
+
+#[test]
+fn the_case_table_covers_exactly_the_descriptors_rpcs() {
+    let methods = descriptor_methods();
+    assert!(!methods.is_empty());
+    let covered: BTreeSet<String> = cases().keys().map(|m| (*m).to_owned()).collect();
+    assert_eq!(
+        covered, methods,
+        "every RPC of settlement.v1.SettlementService needs an isolation case, and only those"
+    );
+    for m in &methods {
+        assert!(
+            required_permission(&rpc_path(m)).is_some(),
+            "{m} requires a permission"
+        );
+    }
+}
+
+/// A hub with the owner p1, the other partner p2 (both may move and read),
+/// and role-limited partners: p4 reads, p5 moves, p6 may do nothing.
+async fn isolation_hub(sb: &sandbox_json_hmac::Sandbox, path: &std::path::Path) -> TestHub {
+    let partners = format!(
+        "[partners.p1]\nproviders = [\"{PROVIDER}\"]\n\
+         [partners.p2]\nproviders = [\"{PROVIDER}\"]\n\
+         [partners.p4]\nproviders = [\"{PROVIDER}\"]\npermissions = [\"read\"]\n\
+         [partners.p5]\nproviders = [\"{PROVIDER}\"]\npermissions = [\"move\"]\n\
+         [partners.p6]\nproviders = [\"{PROVIDER}\"]\npermissions = []\n"
+    );
+    TestHub::start_with(config_toml(
+        path,
+        &hmac_provider(
+            PROVIDER,
+            sb.addr(),
+            "[providers.sb.health]\ninterval = \"1h\"",
+        ),
+        &partners,
+    ))
+    .await
+}
+
+/// p1's debit and credit, settled.
+async fn owner_transactions(hub: &TestHub) -> Arc<Target> {
+    let mut p1 = hub.client("p1").await;
+    let d = p1
+        .debit(debit("owner-debit", "acc-1", DEBIT_MINOR))
+        .await
+        .unwrap()
+        .into_inner()
+        .transaction
+        .unwrap();
+    let c = p1
+        .credit(credit("owner-credit", "acc-1", CREDIT_MINOR))
+        .await
+        .unwrap()
+        .into_inner()
+        .transaction
+        .unwrap();
+    assert_eq!(state(&d), pb::TransactionState::Settled);
+    assert_eq!(state(&c), pb::TransactionState::Settled);
+    Arc::new(Target {
+        debit_key: d.idempotency_key,
+        debit_id: d.transaction_id,
+        credit_key: c.idempotency_key,
+        credit_id: c.transaction_id,
+    })
+}
+
+/// p1's transactions as p1 sees them.
+async fn owner_view(hub: &TestHub) -> Vec<pb::Transaction> {
+    hub.client("p1")
+        .await
+        .list_transactions(pb::ListTransactionsRequest {
+            page_size: 1000,
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .into_inner()
+        .transactions
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn another_partner_can_neither_see_nor_touch_the_owners_transactions_on_any_rpc() {
+    let sb = sandbox().await;
+    let (_dir, path) = journal_path();
+    let hub = isolation_hub(&sb, &path).await;
+    let target = owner_transactions(&hub).await;
+    let before = owner_view(&hub).await;
+    assert_eq!(before.len(), 2);
+
+    let cases = cases();
+    assert_eq!(
+        cases
+            .keys()
+            .map(|m| (*m).to_owned())
+            .collect::<BTreeSet<_>>(),
+        descriptor_methods()
+    );
+    // Before p2 has any transaction of its own under p1's keys.
+    for (what, call) in extra_cases() {
+        let moved = sb.money_requests();
+        let err = call(hub.client("p2").await, target.clone())
+            .await
+            .expect_err(what);
+        assert_eq!(err.code(), Code::NotFound, "{what}: {err:?}");
+        assert_eq!(sb.money_requests(), moved, "{what}: nothing moved");
+    }
+
+    for (method, case) in &cases {
+        let moved = sb.money_requests();
+        let got = (case.call)(hub.client("p2").await, target.clone()).await;
+        match case.cross_tenant {
+            CrossTenant::NotFound => {
+                let err = got.expect_err(method);
+                assert_eq!(err.code(), Code::NotFound, "{method}: {err:?}");
+                assert_eq!(sb.money_requests(), moved, "{method}: nothing moved");
+            }
+            CrossTenant::SeesNothing => {
+                let seen = got.unwrap_or_else(|e| panic!("{method}: {e:?}"));
+                assert!(
+                    !seen.iter().any(|tx| target.owns(tx)),
+                    "{method} showed p2 one of p1's transactions: {seen:?}"
+                );
+                assert_eq!(sb.money_requests(), moved, "{method}: nothing moved");
+            }
+            CrossTenant::OwnTransaction => {
+                let seen = got.unwrap_or_else(|e| panic!("{method}: {e:?}"));
+                assert_eq!(seen.len(), 1, "{method}");
+                let tx = &seen[0];
+                assert!(!target.owns(tx), "{method} replayed p1's transaction");
+                assert!(!tx.replay, "{method}: a new transaction, not a replay");
+                assert_eq!(state(tx), pb::TransactionState::Settled, "{method}");
+                assert_eq!(
+                    sb.money_requests(),
+                    moved + 1,
+                    "{method}: p2's own call reached the provider"
+                );
+            }
+        }
+    }
+    // p2's own transactions exist under p1's keys, independent of p1's.
+    let mut p2 = hub.client("p2").await;
+    for key in [&target.debit_key, &target.credit_key] {
+        let own = p2
+            .get_transaction(get_by(pb::get_transaction_request::Lookup::IdempotencyKey(
+                key.clone(),
+            )))
+            .await
+            .unwrap()
+            .into_inner()
+            .transaction
+            .unwrap();
+        assert!(!target.owns(&own));
+    }
+
+    // p1's transactions are untouched: same rows, same states, no reversal.
+    let after = owner_view(&hub).await;
+    assert_eq!(after, before, "p1's transactions did not change");
+    assert_eq!(
+        sb.balance("acc-1"),
+        Some(100_000 - 2 * DEBIT_MINOR + 2 * CREDIT_MINOR),
+        "only p1's and p2's own debit and credit moved money"
+    );
+
+    // The control: the same calls by the owner do show its transactions,
+    // so the checks above would catch a leak.
+    for (method, case) in &cases {
+        if *method == "GetBalance" {
+            continue;
+        }
+        let seen = (case.call)(hub.client("p1").await, target.clone())
+            .await
+            .unwrap_or_else(|e| panic!("{method} by the owner: {e:?}"));
+        assert!(
+            seen.iter().any(|tx| target.owns(tx)),
+            "{method} by the owner shows its transaction: {seen:?}"
+        );
+    }
+    hub.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_partner_without_an_rpcs_permission_is_denied_it_and_nothing_moves() {
+    let sb = sandbox().await;
+    let (_dir, path) = journal_path();
+    let hub = isolation_hub(&sb, &path).await;
+    let target = owner_transactions(&hub).await;
+    let roles: [(&str, &[Permission]); 3] = [
+        ("p4", &[Permission::Read]),
+        ("p5", &[Permission::Move]),
+        ("p6", &[]),
+    ];
+    let cases = cases();
+    assert_eq!(
+        cases
+            .keys()
+            .map(|m| (*m).to_owned())
+            .collect::<BTreeSet<_>>(),
+        descriptor_methods()
+    );
+    let mut denied = 0;
+    for (method, case) in &cases {
+        let needs = required_permission(&rpc_path(method)).expect(method);
+        for (partner, has) in roles {
+            if has.contains(&needs) {
+                continue;
+            }
+            let moved = sb.money_requests();
+            let err = (case.call)(hub.client(partner).await, target.clone())
+                .await
+                .expect_err(method);
+            assert_eq!(
+                err.code(),
+                Code::PermissionDenied,
+                "{partner} on {method}: {err:?}"
+            );
+            assert_eq!(reason(&err).as_deref(), Some("PERMISSION_DENIED"));
+            assert_eq!(sb.money_requests(), moved, "{partner} on {method} moved");
+            denied += 1;
+        }
+    }
+    // Every RPC was refused to two of the three role-limited partners.
+    assert_eq!(denied, 2 * cases.len());
+    let p1 = hub::domain::PartnerId::parse("p1").unwrap();
+    for partner in ["p4", "p5", "p6"] {
+        let id = hub::domain::PartnerId::parse(partner).unwrap();
+        let rows = hub::journal::Journal::list(&*hub.journal, &id, &Default::default(), 0, 10)
+            .await
+            .unwrap();
+        assert!(rows.is_empty(), "{partner} journaled nothing");
+    }
+    let rows = hub::journal::Journal::list(&*hub.journal, &p1, &Default::default(), 0, 10)
+        .await
+        .unwrap();
+    assert_eq!(rows.len(), 2, "p1's transactions only");
+    assert_eq!(sb.money_requests(), 2);
+    hub.stop().await;
+}
+
+// ---------------------------------------------------------------------------
+// Secrets scan.
+
+/// Names of the secrets in `secrets` that occur in `log`.
+fn leaked<'a>(log: &str, secrets: &[(&'a str, &str)]) -> Vec<&'a str> {
+    secrets
+        .iter()
+        .filter(|(_, s)| {
+            assert!(s.len() >= 8, "a secret too short to search for");
+            log.contains(s)
+        })
+        .map(|(name, _)| *name)
+        .collect()
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// A `hub serve` process logging at TRACE into a file.
+struct HubProcess {
+    child: std::process::Child,
+    addr: std::net::SocketAddr,
+}
+
+impl HubProcess {
+    async fn start(config: &std::path::Path, log: &std::path::Path, json: bool) -> HubProcess {
+        let port = free_port();
+        let out = std::fs::File::create(log).unwrap();
+        let err = out.try_clone().unwrap();
+        let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_hub"));
+        if json {
+            cmd.arg("--log-json");
+        }
+        let child = cmd
+            .arg("--config")
+            .arg(config)
+            .arg("serve")
+            .env("HUB_SERVER__LISTEN", format!("127.0.0.1:{port}"))
+            .env("HUB_SERVER__PLAINTEXT", "true")
+            .env("HUB_LOG", "trace")
+            .env_remove("RUST_LOG")
+            .stdout(out)
+            .stderr(err)
+            .spawn()
+            .unwrap();
+        let addr: std::net::SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
+        let process = HubProcess { child, addr };
+        for _ in 0..200 {
+            if tokio::net::TcpStream::connect(addr).await.is_ok() {
+                return process;
+            }
+            tokio::time::sleep(Duration::from_millis(25)).await;
+        }
+        panic!("the hub process did not start");
+    }
+}
+
+impl Drop for HubProcess {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+const PROVIDER_SECRET: &str = "prov-secret-5f0c2e9a71d84b36";
+
+/// Runs a hub process at TRACE with a json-hmac provider and an API key,
+/// makes some good and bad calls, and returns its whole output and the
+/// configured secrets by name.
+async fn traced_run(json: bool) -> (String, Vec<(&'static str, String)>) {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let sb = sandbox_json_hmac::Sandbox::start(
+        listener,
+        sandbox_json_hmac::SandboxConfig {
+            secret: PROVIDER_SECRET.into(),
+            operator: "hub".into(),
+            control: false,
+        },
+    )
+    .await
+    .unwrap();
+    sb.seed("acc-1", "EUR", 100_000);
+    let dir = tempfile::tempdir().unwrap();
+    let journal_file = dir.path().join("hub.db");
+    let config_file = dir.path().join("hub.toml");
+    let log_file = dir.path().join("hub.log");
+    let provider = hmac_provider(
+        PROVIDER,
+        sb.addr(),
+        "[providers.sb.health]\ninterval = \"200ms\"",
+    )
+    .replace(SECRET, PROVIDER_SECRET);
+    assert!(provider.contains(PROVIDER_SECRET));
+    std::fs::write(
+        &config_file,
+        format!(
+            "[journal]\npath = \"{}\"\n{provider}\n[partners.p1]\nproviders = [\"{PROVIDER}\"]\n",
+            journal_file.display(),
+        ),
+    )
+    .unwrap();
+    let key = {
+        let j = hub::journal::SqliteJournal::open(&journal_file).unwrap();
+        let k = hub::auth::generate_key(&hub::domain::PartnerId::parse("p1").unwrap(), "t", 0);
+        hub::journal::Journal::insert_key(&j, k.record)
+            .await
+            .unwrap();
+        k.key
+    };
+    // hk_<16 hex id>_<secret>
+    let (key_id, key_secret) = key
+        .strip_prefix("hk_")
+        .and_then(|rest| rest.split_once('_'))
+        .map(|(id, s)| (id.to_owned(), s.to_owned()))
+        .expect("hk_<id>_<secret>");
+    assert_eq!(key_id.len(), 16);
+    // A key of the right shape, with the real id and a wrong secret.
+    let wrong_secret: String = key_secret
+        .chars()
+        .rev()
+        .map(|c| if c == '0' { '1' } else { '0' })
+        .collect();
+    let wrong_key = format!("hk_{key_id}_{wrong_secret}");
+
+    let process = HubProcess::start(&config_file, &log_file, json).await;
+    let mut c = client_at(process.addr, &key).await;
+    let tx = c
+        .debit(debit("scan-1", "acc-1", 500))
+        .await
+        .unwrap()
+        .into_inner()
+        .transaction
+        .unwrap();
+    assert_eq!(state(&tx), pb::TransactionState::Settled);
+    c.credit(credit("scan-2", "acc-1", 100)).await.unwrap();
+    c.get_balance(pb::GetBalanceRequest {
+        provider: PROVIDER.into(),
+        account: "acc-1".into(),
+        currency_code: "EUR".into(),
+    })
+    .await
+    .unwrap();
+    let err = client_at(process.addr, "not-a-key")
+        .await
+        .debit(debit("scan-3", "acc-1", 1))
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), Code::Unauthenticated);
+    let err = client_at(process.addr, &wrong_key)
+        .await
+        .debit(debit("scan-4", "acc-1", 1))
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), Code::Unauthenticated);
+    // Let a health probe or two run, then stop the hub.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    drop(process);
+    assert_eq!(sb.money_requests(), 2);
+
+    let log = std::fs::read_to_string(&log_file).unwrap();
+    let secrets = vec![
+        ("provider secret", PROVIDER_SECRET.to_owned()),
+        ("API key", key),
+        ("API key secret", key_secret),
+        ("wrong API key", wrong_key),
+        ("wrong API key secret", wrong_secret),
+    ];
+    (log, secrets)
+}
+
+async fn assert_no_secret_in_trace_logs(json: bool) {
+    let (log, secrets) = traced_run(json).await;
+    // The run did log at TRACE: the calls and the provider traffic show.
+    assert!(log.contains("TRACE"), "TRACE logging on");
+    assert!(
+        log.contains("scan-1") || log.contains("Debit"),
+        "the calls show"
+    );
+    let secrets: Vec<(&str, &str)> = secrets.iter().map(|(n, s)| (*n, s.as_str())).collect();
+    let found = leaked(&log, &secrets);
+    if !found.is_empty() {
+        for (name, secret) in &secrets {
+            if found.contains(name) {
+                for line in log.lines().filter(|l| l.contains(secret)).take(3) {
+                    eprintln!("{name} in: {line}");
+                }
+            }
+        }
+    }
+    assert!(found.is_empty(), "secrets in the TRACE logs: {found:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn no_configured_secret_appears_in_trace_logs() {
+    assert_no_secret_in_trace_logs(false).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn no_configured_secret_appears_in_json_trace_logs() {
+    assert_no_secret_in_trace_logs(true).await;
+}
+
+#[test]
+fn the_secrets_scan_catches_a_planted_leak() {
+    let secrets = [
+        ("provider secret", PROVIDER_SECRET),
+        (
+            "API key secret",
+            "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef",
+        ),
+    ];
+    let clean = "2024-01-01T00:00:00Z TRACE hub::engine: debit sent provider=sb\n";
+    assert!(leaked(clean, &secrets).is_empty());
+    let planted = format!(
+        "{clean}2024-01-01T00:00:01Z DEBUG adapter_json_hmac: signing with key={PROVIDER_SECRET}\n"
+    );
+    assert_eq!(leaked(&planted, &secrets), vec!["provider secret"]);
+    let planted = format!(
+        "{clean}{{\"fields\":{{\"x-api-key\":\"hk_0011223344556677_{}\"}}}}\n",
+        secrets[1].1
+    );
+    assert_eq!(leaked(&planted, &secrets), vec!["API key secret"]);
+}
