@@ -5,8 +5,9 @@
 //! URL is ever parsed on the money path.
 
 use std::fmt;
+use std::path::PathBuf;
 
-use adapter_http::{BaseUrl, BaseUrlError};
+use adapter_http::{BaseUrl, BaseUrlError, CaFileError};
 use http::Uri;
 use http::uri::InvalidUri;
 
@@ -18,10 +19,9 @@ use crate::transformer::Endpoint;
 #[derive(Clone, serde::Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct FormMd5Config {
-    /// The provider's base URL, `http://host:port` with an optional path
-    /// prefix. Only the plain `http` scheme is supported for now (the
-    /// sandbox providers and a provider behind a local TLS-terminating proxy
-    /// speak it); an `https` URL is refused at construction.
+    /// The provider's base URL, `http://host:port` or `https://host:port`
+    /// with an optional path prefix. `https` is TLS (rustls) trusting
+    /// `ca_file`, or the `webpki-roots` CAs without one.
     pub base_url: String,
     /// The shared secret the provider issued, appended to the hashed
     /// parameters. Must not be empty.
@@ -29,6 +29,10 @@ pub struct FormMd5Config {
     /// Our id at the provider, sent as `providerId` in every request. Must
     /// not be empty nor hold control characters.
     pub provider_id: String,
+    /// PEM file of the CA certificate(s) trusted for an `https` base URL,
+    /// instead of the `webpki-roots` CAs. Optional; read at construction.
+    #[serde(default)]
+    pub ca_file: Option<PathBuf>,
 }
 
 impl fmt::Debug for FormMd5Config {
@@ -37,6 +41,7 @@ impl fmt::Debug for FormMd5Config {
             .field("base_url", &self.base_url)
             .field("secret", &"<redacted>")
             .field("provider_id", &self.provider_id)
+            .field("ca_file", &self.ca_file)
             .finish()
     }
 }
@@ -48,7 +53,7 @@ impl fmt::Debug for FormMd5Config {
 pub enum ConfigError {
     /// `base_url` does not parse as a URI.
     BaseUrlInvalid(InvalidUri),
-    /// `base_url` is not an `http://` URL.
+    /// `base_url` is neither an `http://` nor an `https://` URL.
     BaseUrlScheme,
     /// `base_url` has no host.
     BaseUrlHost,
@@ -58,6 +63,8 @@ pub enum ConfigError {
     SecretEmpty,
     /// `provider_id` is empty or holds control characters.
     ProviderIdInvalid,
+    /// `ca_file` cannot be read or holds no valid CA certificate.
+    CaFile(CaFileError),
 }
 
 impl ConfigError {
@@ -70,6 +77,7 @@ impl ConfigError {
             | ConfigError::BaseUrlExtra => "base_url",
             ConfigError::SecretEmpty => "secret",
             ConfigError::ProviderIdInvalid => "provider_id",
+            ConfigError::CaFile(_) => CaFileError::FIELD,
         }
     }
 
@@ -82,6 +90,7 @@ impl ConfigError {
             ConfigError::BaseUrlExtra => BaseUrlError::EXTRA,
             ConfigError::SecretEmpty => "must not be empty",
             ConfigError::ProviderIdInvalid => "must be non-empty, without control characters",
+            ConfigError::CaFile(e) => e.reason(),
         }
     }
 }
@@ -107,6 +116,7 @@ impl std::error::Error for ConfigError {
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
         match self {
             ConfigError::BaseUrlInvalid(e) => Some(e),
+            ConfigError::CaFile(e) => Some(e),
             _ => None,
         }
     }
@@ -183,7 +193,7 @@ mod tests {
     #[test]
     fn bad_base_urls_are_refused() {
         let cases = [
-            ("https://provider.local", "scheme"),
+            ("ftp://provider.local", "scheme"),
             ("provider.local:80", "scheme"),
             ("/v1", "scheme"),
             ("http://user:pw@provider.local", "extra"),
@@ -223,7 +233,7 @@ mod tests {
     fn errors_display_as_field_then_reason() {
         let errors = [
             Endpoints::parse("").err(),
-            Endpoints::parse("https://provider.local").err(),
+            Endpoints::parse("ftp://provider.local").err(),
             Endpoints::parse("http://user@provider.local").err(),
             Some(ConfigError::BaseUrlHost),
             Some(ConfigError::SecretEmpty),
@@ -253,6 +263,7 @@ mod tests {
             base_url: "http://127.0.0.1:1".into(),
             secret: "s3cr3t-value".into(),
             provider_id: "op-1".into(),
+            ca_file: None,
         };
         let shown = format!("{config:?}");
         assert!(!shown.contains("s3cr3t-value"), "{shown}");

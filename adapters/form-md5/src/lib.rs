@@ -45,7 +45,7 @@ use adapter_api::{
     Adapter, AdapterError, BalanceRequest, BoxError, Capabilities, Descriptor, DuplicateHabit,
     Money, MoneyRequest, Outcome, RollbackRequest, UnknownRollbackHabit,
 };
-use adapter_http::{RawReply, Transport, TransportError};
+use adapter_http::{RawReply, Transport, TransportError, Trust};
 use http::header::{CONTENT_TYPE, HeaderMap, HeaderValue};
 
 pub use config::{ConfigError, FormMd5Config};
@@ -118,8 +118,9 @@ pub struct FormMd5Adapter {
 impl FormMd5Adapter {
     /// Validates `config` and builds the adapter, stamping bets and results
     /// with the [`SystemClock`]. The base URL must be
-    /// `http://host[:port][/prefix]` (no TLS yet), the secret non-empty and
-    /// the provider id non-empty without control characters.
+    /// `http[s]://host[:port][/prefix]`, the secret non-empty, the provider
+    /// id non-empty without control characters and `ca_file`, when set, a
+    /// PEM file of CA certificates.
     ///
     /// No connection is made here; requests need a Tokio runtime.
     pub fn new(config: FormMd5Config) -> Result<Self, ConfigError> {
@@ -134,10 +135,12 @@ impl FormMd5Adapter {
             return Err(ConfigError::SecretEmpty);
         }
         config::check_provider_id(&config.provider_id)?;
+        let transport = Transport::with_trust(Trust::from_ca_file(config.ca_file.as_deref()))
+            .map_err(ConfigError::CaFile)?;
         Ok(Self {
             endpoints,
             credentials: Credentials::new(config.provider_id, config.secret),
-            transport: Transport::new(),
+            transport,
             clock,
         })
     }
@@ -214,6 +217,7 @@ mod tests {
             base_url: "http://127.0.0.1:9".into(),
             secret: "very-secret-key".into(),
             provider_id: "op1".into(),
+            ca_file: None,
         }
     }
 
@@ -226,7 +230,7 @@ mod tests {
             FormMd5Adapter::new(config).err()
         };
         assert!(matches!(
-            bad(|c| c.base_url = "https://127.0.0.1:9".into()),
+            bad(|c| c.base_url = "ftp://127.0.0.1:9".into()),
             Some(ConfigError::BaseUrlScheme)
         ));
         assert!(matches!(
@@ -269,11 +273,16 @@ mod tests {
             ("missing provider_id", without("provider_id"), "provider_id"),
             ("unknown field", with("operator", json!("hub")), "operator"),
             (
-                "https base_url",
-                with("base_url", json!("https://x")),
+                "ftp base_url",
+                with("base_url", json!("ftp://x")),
                 "base_url",
             ),
             ("empty secret", with("secret", json!("")), "secret"),
+            (
+                "missing ca_file",
+                with("ca_file", json!("/nonexistent/ca.pem")),
+                "ca_file",
+            ),
             (
                 "empty provider_id",
                 with("provider_id", json!("")),
@@ -293,10 +302,10 @@ mod tests {
             assert!(!error.reason.is_empty(), "{name}");
             assert!(!error.to_string().contains("very-secret-key"), "{error}");
         }
-        let error = build(with("base_url", json!("https://x"))).unwrap();
+        let error = build(with("base_url", json!("ftp://x"))).unwrap();
         assert_eq!(
             error.to_string(),
-            "base_url: only the http scheme is supported"
+            "base_url: only the http and https schemes are supported"
         );
         // A secret of the wrong type names the field without echoing it.
         let error = build(with("secret", json!(12345))).unwrap();

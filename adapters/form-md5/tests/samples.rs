@@ -334,6 +334,7 @@ async fn the_samples_replayed_through_the_adapter_end_as_stated() {
             base_url: sandbox.base_url(),
             secret,
             provider_id: provider.clone(),
+            ca_file: None,
         },
         clock.clone(),
     )

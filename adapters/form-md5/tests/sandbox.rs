@@ -50,6 +50,7 @@ fn adapter_for(base_url: String, secret: &str, provider_id: &str) -> FormMd5Adap
             base_url,
             secret: secret.into(),
             provider_id: provider_id.into(),
+            ca_file: None,
         },
         Arc::new(FixedClock),
     )

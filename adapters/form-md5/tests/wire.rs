@@ -119,6 +119,7 @@ fn adapter(base_url: String) -> FormMd5Adapter {
             base_url,
             secret: SECRET.into(),
             provider_id: "op-7".into(),
+            ca_file: None,
         },
         Arc::new(FixedClock(1_732_540_000_000)),
     )

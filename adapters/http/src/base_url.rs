@@ -1,20 +1,23 @@
 //! A provider's base URL, validated once at construction so that no URL is
-//! ever parsed on the money path: `http://host[:port][/prefix]`, nothing
-//! more.
+//! ever parsed on the money path: `http[s]://host[:port][/prefix]`,
+//! nothing more.
 
 use std::fmt;
 
 use http::Uri;
-use http::uri::{Authority, InvalidUri};
+use http::uri::{Authority, InvalidUri, Scheme};
 
-/// A validated `http://host[:port][/prefix]` base URL.
+/// A validated `http[s]://host[:port][/prefix]` base URL.
 ///
-/// Only the plain `http` scheme is accepted (the sandbox providers and a
-/// provider behind a local TLS-terminating proxy speak it); user info, a
-/// query and a fragment are refused. A trailing `/` on the prefix is
-/// ignored.
+/// The `http` scheme (the sandbox providers, a provider behind a local
+/// TLS-terminating proxy) and `https` (TLS from the [`Transport`]) are
+/// accepted; user info, a query and a fragment are refused. A trailing `/`
+/// on the prefix is ignored.
+///
+/// [`Transport`]: crate::Transport
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct BaseUrl {
+    scheme: Scheme,
     authority: Authority,
     /// The path prefix without its trailing `/`: empty, or `/` and more.
     prefix: String,
@@ -26,15 +29,18 @@ impl BaseUrl {
     /// # Errors
     ///
     /// A [`BaseUrlError`] naming what is wrong: not a URI at all, not
-    /// `http://`, no host, or user info, a query or a fragment.
+    /// `http://` nor `https://`, no host, or user info, a query or a
+    /// fragment.
     pub fn parse(base_url: &str) -> Result<Self, BaseUrlError> {
         if base_url.contains(['?', '#']) {
             return Err(BaseUrlError::Extra);
         }
         let uri: Uri = base_url.parse().map_err(BaseUrlError::Invalid)?;
-        if uri.scheme_str() != Some("http") {
-            return Err(BaseUrlError::Scheme);
-        }
+        let scheme = match uri.scheme_str() {
+            Some("http") => Scheme::HTTP,
+            Some("https") => Scheme::HTTPS,
+            _ => return Err(BaseUrlError::Scheme),
+        };
         let authority = uri.authority().ok_or(BaseUrlError::Host)?;
         if authority.as_str().contains('@') {
             return Err(BaseUrlError::Extra);
@@ -43,13 +49,15 @@ impl BaseUrl {
             return Err(BaseUrlError::Host);
         }
         Ok(Self {
+            scheme,
             authority: authority.clone(),
             prefix: uri.path().trim_end_matches('/').to_owned(),
         })
     }
 
     /// The full URI of the endpoint at `path` under the prefix: `/v1/debit`
-    /// under `http://host/api/` is `http://host/api/v1/debit`. A `path`
+    /// under `http://host/api/` is `http://host/api/v1/debit` (and `https`
+    /// stays `https`). A `path`
     /// without a leading `/` gets one.
     ///
     /// # Errors
@@ -58,9 +66,12 @@ impl BaseUrl {
     /// say); a path of visible ASCII never does.
     pub fn endpoint(&self, path: &str) -> Result<Uri, BaseUrlError> {
         let slash = if path.starts_with('/') { "" } else { "/" };
-        format!("http://{}{}{slash}{path}", self.authority, self.prefix)
-            .parse()
-            .map_err(BaseUrlError::Invalid)
+        format!(
+            "{}://{}{}{slash}{path}",
+            self.scheme, self.authority, self.prefix
+        )
+        .parse()
+        .map_err(BaseUrlError::Invalid)
     }
 }
 
@@ -70,7 +81,7 @@ impl BaseUrl {
 pub enum BaseUrlError {
     /// Not a valid URI.
     Invalid(InvalidUri),
-    /// Not an `http://` URL.
+    /// Neither an `http://` nor an `https://` URL.
     Scheme,
     /// No host.
     Host,
@@ -84,7 +95,7 @@ impl BaseUrlError {
     /// [`BaseUrlError::reason`] of [`BaseUrlError::Invalid`].
     pub const INVALID: &'static str = "not a valid URL";
     /// [`BaseUrlError::reason`] of [`BaseUrlError::Scheme`].
-    pub const SCHEME: &'static str = "only the http scheme is supported";
+    pub const SCHEME: &'static str = "only the http and https schemes are supported";
     /// [`BaseUrlError::reason`] of [`BaseUrlError::Host`].
     pub const HOST: &'static str = "a host is required";
     /// [`BaseUrlError::reason`] of [`BaseUrlError::Extra`].
@@ -137,7 +148,9 @@ mod tests {
             ("http://provider.local", "ok"),
             ("http://provider.local/api/", "ok"),
             ("http://[::1]:80/x", "ok"),
-            ("https://provider.local", "scheme"),
+            ("https://provider.local", "ok"),
+            ("https://provider.local:8443/api/", "ok"),
+            ("HTTPS://provider.local", "ok"),
             ("ftp://provider.local", "scheme"),
             ("provider.local:80", "scheme"),
             ("/v1", "scheme"),
@@ -177,6 +190,11 @@ mod tests {
                 "http://provider.local/api/v1/credit",
             ),
             (
+                "https://provider.local:8443/api/",
+                "/v1/debit",
+                "https://provider.local:8443/api/v1/debit",
+            ),
+            (
                 "http://provider.local/rsa/",
                 "api/user/balance",
                 "http://provider.local/rsa/api/user/balance",
@@ -198,7 +216,7 @@ mod tests {
     fn errors_name_base_url_then_the_reason() {
         let errors = [
             BaseUrl::parse("").err(),
-            BaseUrl::parse("https://provider.local").err(),
+            BaseUrl::parse("ftp://provider.local").err(),
             BaseUrl::parse("http://user@provider.local").err(),
             Some(BaseUrlError::Host),
         ];
@@ -212,7 +230,7 @@ mod tests {
         }
         assert_eq!(
             BaseUrlError::Scheme.to_string(),
-            "base_url: only the http scheme is supported"
+            "base_url: only the http and https schemes are supported"
         );
         let invalid = BaseUrl::parse("http://pro vider").err();
         assert!(

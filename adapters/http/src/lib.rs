@@ -1,11 +1,12 @@
 //! The HTTP plumbing every provider adapter shares, whatever its dialect:
 //!
 //! - [`Transport`]: one `POST` over HTTP/1.1 with hyper-util's pooled legacy
-//!   client, the whole reply read back up to a size limit, and every failure
+//!   client (TLS for `https`: rustls over ring, trusting an operator's CA
+//!   file or the `webpki-roots` CAs, [`Trust`]), the whole reply read back up to a size limit, and every failure
 //!   sorted into "nothing was sent" or "it may have been sent"
 //!   ([`TransportError::nothing_sent`]), which is what decides between
 //!   `NotProcessed` and `Unknown` ([`TransportError::into_outcome`]);
-//! - [`BaseUrl`]: an operator's `http://host[:port][/prefix]` setting,
+//! - [`BaseUrl`]: an operator's `http[s]://host[:port][/prefix]` setting,
 //!   validated once, from which each provider endpoint's [`http::Uri`] is
 //!   derived ([`BaseUrl::endpoint`]).
 //!
@@ -14,7 +15,9 @@
 //! paths stay in each adapter.
 
 mod base_url;
+mod tls;
 mod transport;
 
 pub use base_url::{BaseUrl, BaseUrlError};
+pub use tls::{CaFileError, Trust};
 pub use transport::{MAX_REPLY_BYTES, POOL_IDLE_TIMEOUT, RawReply, Transport, TransportError};

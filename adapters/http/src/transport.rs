@@ -1,11 +1,13 @@
-//! One `POST` over HTTP/1.1 with hyper-util's pooled legacy client, and the
-//! whole reply (status, headers, body up to a size limit) read back.
+//! One `POST` over HTTP/1.1 with hyper-util's pooled legacy client (TLS for
+//! `https` URIs, with rustls over ring), and the whole reply (status,
+//! headers, body up to a size limit) read back.
 //!
 //! The transport knows nothing about a dialect's meaning and trusts nothing
 //! it reads; it only reports whether the request can have reached the
 //! provider:
-//! - [`TransportError::Connect`]: the connection could not be established,
-//!   so not a byte of the request was written;
+//! - [`TransportError::Connect`]: the connection could not be established
+//!   (the TLS handshake included: an untrusted certificate fails it), so not
+//!   a byte of the request was written;
 //! - [`TransportError::AfterSend`]: anything that fails once a connection
 //!   was handed the request (reset, close before a full reply, body read
 //!   error): the provider may have applied it;
@@ -22,9 +24,13 @@ use adapter_api::{AdapterError, BoxError, Outcome};
 use bytes::Bytes;
 use http::{HeaderMap, Method, Request, Uri};
 use http_body_util::{BodyExt, Full, LengthLimitError, Limited};
+use hyper_rustls::{HttpsConnector, HttpsConnectorBuilder};
 use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::{TokioExecutor, TokioTimer};
+use rustls::RootCertStore;
+
+use crate::tls::{self, CaFileError, Trust};
 
 /// The largest reply body [`Transport::new`] reads, in bytes (64 KiB).
 /// Provider replies are a few hundred bytes; anything larger is not a reply
@@ -56,8 +62,8 @@ pub enum TransportError {
     /// made (a signature that is no header value), so one mapping covers
     /// every failure of an exchange.
     Build(BoxError),
-    /// No connection could be made (refused, DNS, the handshake); nothing
-    /// was sent.
+    /// No connection could be made (refused, DNS, the TCP or TLS
+    /// handshake); nothing was sent.
     Connect(BoxError),
     /// The request may have been written, but no full reply came back.
     AfterSend(BoxError),
@@ -130,13 +136,14 @@ impl std::error::Error for TransportError {
     }
 }
 
-/// A pooled HTTP/1.1 client that posts bodies and reads whole replies.
+/// A pooled HTTP/1.1 client that posts bodies and reads whole replies, over
+/// TLS for `https` URIs.
 ///
 /// Cheap to clone: clones share the connection pool. Requests need a Tokio
 /// runtime.
 #[derive(Clone, Debug)]
 pub struct Transport {
-    client: Client<HttpConnector, Full<Bytes>>,
+    client: Client<HttpsConnector<HttpConnector>, Full<Bytes>>,
     reply_limit: usize,
 }
 
@@ -149,15 +156,46 @@ impl Default for Transport {
 impl Transport {
     /// A client with its own connection pool (idle connections kept for
     /// [`POOL_IDLE_TIMEOUT`], `TCP_NODELAY` on) that reads replies of up to
-    /// [`MAX_REPLY_BYTES`].
+    /// [`MAX_REPLY_BYTES`] and trusts the `webpki-roots` CAs for `https`.
     pub fn new() -> Self {
         Self::with_reply_limit(MAX_REPLY_BYTES)
     }
 
     /// As [`Transport::new`], reading replies of up to `limit` bytes.
     pub fn with_reply_limit(limit: usize) -> Self {
-        let mut connector = HttpConnector::new();
-        connector.set_nodelay(true);
+        Self::with_roots(tls::webpki_roots(), limit)
+    }
+
+    /// As [`Transport::new`], trusting `trust` for `https`: an operator's
+    /// `ca_file` setting is `Trust::from_ca_file(config.ca_file.as_deref())`.
+    ///
+    /// # Errors
+    ///
+    /// A [`CaFileError`] when the CA file cannot be read or holds no valid
+    /// CA certificate.
+    pub fn with_trust(trust: Trust<'_>) -> Result<Self, CaFileError> {
+        Self::with_trust_and_reply_limit(trust, MAX_REPLY_BYTES)
+    }
+
+    /// As [`Transport::with_trust`], reading replies of up to `limit` bytes.
+    ///
+    /// # Errors
+    ///
+    /// As [`Transport::with_trust`].
+    pub fn with_trust_and_reply_limit(trust: Trust<'_>, limit: usize) -> Result<Self, CaFileError> {
+        Ok(Self::with_roots(tls::roots(trust)?, limit))
+    }
+
+    fn with_roots(roots: RootCertStore, limit: usize) -> Self {
+        let mut http = HttpConnector::new();
+        http.set_nodelay(true);
+        // The TLS layer takes `https` URIs; plain `http` passes through.
+        http.enforce_http(false);
+        let connector = HttpsConnectorBuilder::new()
+            .with_tls_config(tls::client_config(roots))
+            .https_or_http()
+            .enable_http1()
+            .wrap_connector(http);
         let client = Client::builder(TokioExecutor::new())
             .pool_timer(TokioTimer::new())
             .pool_idle_timeout(POOL_IDLE_TIMEOUT)
@@ -195,8 +233,8 @@ impl Transport {
 
         let response = self.client.request(request).await.map_err(|e| {
             // The legacy client reports a connect error only when no
-            // connection was ever handed the request (refused, DNS, the
-            // handshake); everything else may have written it.
+            // connection was ever handed the request (refused, DNS, the TCP
+            // or TLS handshake); everything else may have written it.
             if e.is_connect() {
                 TransportError::Connect(Box::new(e))
             } else {

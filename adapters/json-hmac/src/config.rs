@@ -5,8 +5,9 @@
 //! URL is ever parsed on the money path.
 
 use std::fmt;
+use std::path::PathBuf;
 
-use adapter_http::{BaseUrl, BaseUrlError};
+use adapter_http::{BaseUrl, BaseUrlError, CaFileError};
 use http::Uri;
 use http::uri::InvalidUri;
 
@@ -18,16 +19,19 @@ use crate::transformer::Endpoint;
 #[derive(Clone, serde::Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct JsonHmacConfig {
-    /// The provider's base URL, `http://host:port` with an optional path
-    /// prefix. Only the plain `http` scheme is supported for now (the
-    /// sandbox providers and a provider behind a local TLS-terminating proxy
-    /// speak it); an `https` URL is refused at construction.
+    /// The provider's base URL, `http://host:port` or `https://host:port`
+    /// with an optional path prefix. `https` is TLS (rustls) trusting
+    /// `ca_file`, or the `webpki-roots` CAs without one.
     pub base_url: String,
     /// The shared HMAC-SHA256 key the provider issued. Must not be empty.
     pub secret: String,
     /// Our operator id at the provider, sent as `X-Operator`. Must be a
     /// non-empty header value of visible ASCII characters.
     pub operator: String,
+    /// PEM file of the CA certificate(s) trusted for an `https` base URL,
+    /// instead of the `webpki-roots` CAs. Optional; read at construction.
+    #[serde(default)]
+    pub ca_file: Option<PathBuf>,
 }
 
 impl fmt::Debug for JsonHmacConfig {
@@ -36,6 +40,7 @@ impl fmt::Debug for JsonHmacConfig {
             .field("base_url", &self.base_url)
             .field("secret", &"<redacted>")
             .field("operator", &self.operator)
+            .field("ca_file", &self.ca_file)
             .finish()
     }
 }
@@ -47,7 +52,7 @@ impl fmt::Debug for JsonHmacConfig {
 pub enum ConfigError {
     /// `base_url` does not parse as a URI.
     BaseUrlInvalid(InvalidUri),
-    /// `base_url` is not an `http://` URL.
+    /// `base_url` is neither an `http://` nor an `https://` URL.
     BaseUrlScheme,
     /// `base_url` has no host.
     BaseUrlHost,
@@ -57,6 +62,8 @@ pub enum ConfigError {
     SecretEmpty,
     /// `operator` is empty or not a visible-ASCII header value.
     OperatorInvalid,
+    /// `ca_file` cannot be read or holds no valid CA certificate.
+    CaFile(CaFileError),
 }
 
 impl ConfigError {
@@ -69,6 +76,7 @@ impl ConfigError {
             | ConfigError::BaseUrlExtra => "base_url",
             ConfigError::SecretEmpty => "secret",
             ConfigError::OperatorInvalid => "operator",
+            ConfigError::CaFile(_) => CaFileError::FIELD,
         }
     }
 
@@ -81,6 +89,7 @@ impl ConfigError {
             ConfigError::BaseUrlExtra => BaseUrlError::EXTRA,
             ConfigError::SecretEmpty => "must not be empty",
             ConfigError::OperatorInvalid => "must be non-empty visible ASCII",
+            ConfigError::CaFile(e) => e.reason(),
         }
     }
 }
@@ -106,6 +115,7 @@ impl std::error::Error for ConfigError {
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
         match self {
             ConfigError::BaseUrlInvalid(e) => Some(e),
+            ConfigError::CaFile(e) => Some(e),
             _ => None,
         }
     }
@@ -180,7 +190,7 @@ mod tests {
     #[test]
     fn bad_base_urls_are_refused() {
         assert!(matches!(
-            Endpoints::parse("https://provider.local"),
+            Endpoints::parse("ftp://provider.local"),
             Err(ConfigError::BaseUrlScheme)
         ));
         assert!(matches!(
@@ -217,7 +227,7 @@ mod tests {
     fn errors_display_as_field_then_reason() {
         let errors = [
             Endpoints::parse("").err(),
-            Endpoints::parse("https://provider.local").err(),
+            Endpoints::parse("ftp://provider.local").err(),
             Endpoints::parse("http://user@provider.local").err(),
             Some(ConfigError::BaseUrlHost),
             Some(ConfigError::SecretEmpty),
@@ -247,6 +257,7 @@ mod tests {
             base_url: "http://127.0.0.1:1".into(),
             secret: "s3cr3t-value".into(),
             operator: "op-1".into(),
+            ca_file: None,
         };
         let shown = format!("{config:?}");
         assert!(!shown.contains("s3cr3t-value"), "{shown}");

@@ -33,7 +33,7 @@ use adapter_api::{
     Adapter, AdapterError, BalanceRequest, BoxError, Capabilities, Descriptor, DuplicateHabit,
     Money, MoneyRequest, Outcome, RollbackRequest, StatusRequest, TxStatus, UnknownRollbackHabit,
 };
-use adapter_http::{RawReply, Transport, TransportError};
+use adapter_http::{RawReply, Transport, TransportError, Trust};
 use http::header::{CONTENT_TYPE, HeaderMap, HeaderName, HeaderValue};
 
 pub use config::{ConfigError, JsonHmacConfig};
@@ -85,8 +85,9 @@ pub struct JsonHmacAdapter {
 
 impl JsonHmacAdapter {
     /// Validates `config` and builds the adapter. The base URL must be
-    /// `http://host[:port][/prefix]` (no TLS yet), the secret non-empty and
-    /// the operator a non-empty visible-ASCII header value.
+    /// `http[s]://host[:port][/prefix]`, the secret non-empty, the operator
+    /// a non-empty visible-ASCII header value and `ca_file`, when set, a PEM
+    /// file of CA certificates.
     ///
     /// No connection is made here; requests need a Tokio runtime.
     pub fn new(config: JsonHmacConfig) -> Result<Self, ConfigError> {
@@ -100,11 +101,13 @@ impl JsonHmacAdapter {
         }
         let operator =
             HeaderValue::from_str(&config.operator).map_err(|_| ConfigError::OperatorInvalid)?;
+        let transport = Transport::with_trust(Trust::from_ca_file(config.ca_file.as_deref()))
+            .map_err(ConfigError::CaFile)?;
         Ok(Self {
             endpoints,
             signer,
             operator,
-            transport: Transport::new(),
+            transport,
         })
     }
 
@@ -192,6 +195,7 @@ mod tests {
             base_url: "http://127.0.0.1:9".into(),
             secret: "very-secret-key".into(),
             operator: "hub".into(),
+            ca_file: None,
         }
     }
 
@@ -204,7 +208,7 @@ mod tests {
             JsonHmacAdapter::new(config).err()
         };
         assert!(matches!(
-            bad(|c| c.base_url = "https://127.0.0.1:9".into()),
+            bad(|c| c.base_url = "ftp://127.0.0.1:9".into()),
             Some(ConfigError::BaseUrlScheme)
         ));
         assert!(matches!(
@@ -266,9 +270,9 @@ mod tests {
                 "timeout",
             ),
             (
-                "https base_url",
+                "ftp base_url",
                 json!({
-                    "base_url": "https://127.0.0.1:9",
+                    "base_url": "ftp://127.0.0.1:9",
                     "secret": "very-secret-key",
                     "operator": "hub",
                 }),
@@ -278,6 +282,16 @@ mod tests {
                 "empty secret",
                 json!({"base_url": "http://127.0.0.1:9", "secret": "", "operator": "hub"}),
                 "secret",
+            ),
+            (
+                "missing ca_file",
+                json!({
+                    "base_url": "https://127.0.0.1:9",
+                    "secret": "very-secret-key",
+                    "operator": "hub",
+                    "ca_file": "/nonexistent/ca.pem",
+                }),
+                "ca_file",
             ),
             (
                 "bad operator",
@@ -299,16 +313,16 @@ mod tests {
 
         // A validation error's reason does not repeat the field's name.
         let Some(error) = build(json!({
-            "base_url": "https://127.0.0.1:9",
+            "base_url": "ftp://127.0.0.1:9",
             "secret": "very-secret-key",
             "operator": "hub",
         })) else {
-            panic!("https accepted");
+            panic!("ftp accepted");
         };
         assert_eq!(error.reason, ConfigError::BaseUrlScheme.reason());
         assert_eq!(
             error.to_string(),
-            "base_url: only the http scheme is supported"
+            "base_url: only the http and https schemes are supported"
         );
         // The secret never appears in an error.
         let Some(error) = build(json!({

@@ -39,6 +39,7 @@ fn adapter_for(base_url: String, secret: &str, operator: &str) -> JsonHmacAdapte
         base_url,
         secret: secret.into(),
         operator: operator.into(),
+        ca_file: None,
     })
     .unwrap()
 }

@@ -96,6 +96,7 @@ fn adapter(base_url: String) -> JsonHmacAdapter {
         base_url,
         secret: SECRET.into(),
         operator: "hub-7".into(),
+        ca_file: None,
     })
     .unwrap()
 }

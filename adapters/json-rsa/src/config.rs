@@ -7,7 +7,7 @@
 
 use std::path::PathBuf;
 
-use adapter_http::{BaseUrl, BaseUrlError};
+use adapter_http::{BaseUrl, BaseUrlError, CaFileError};
 use http::Uri;
 use http::uri::InvalidUri;
 
@@ -19,10 +19,9 @@ use crate::transformer::Endpoint;
 #[derive(Clone, Debug, serde::Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct JsonRsaConfig {
-    /// The provider's base URL, `http://host:port` with an optional path
-    /// prefix. Only the plain `http` scheme is supported for now (the
-    /// sandbox providers and a provider behind a local TLS-terminating proxy
-    /// speak it); an `https` URL is refused at construction.
+    /// The provider's base URL, `http://host:port` or `https://host:port`
+    /// with an optional path prefix. `https` is TLS (rustls) trusting
+    /// `ca_file`, or the `webpki-roots` CAs without one.
     pub base_url: String,
     /// PEM file of the operator's RSA private key (PKCS#8 `PRIVATE KEY` or
     /// PKCS#1 `RSA PRIVATE KEY`, 2048 to 4096 bits), which signs requests.
@@ -30,6 +29,10 @@ pub struct JsonRsaConfig {
     /// PEM file of the provider's RSA public key (`PUBLIC KEY`,
     /// SubjectPublicKeyInfo, 2048 to 8192 bits), which verifies replies.
     pub provider_public_key_file: PathBuf,
+    /// PEM file of the CA certificate(s) trusted for an `https` base URL,
+    /// instead of the `webpki-roots` CAs. Optional; read at construction.
+    #[serde(default)]
+    pub ca_file: Option<PathBuf>,
 }
 
 /// Why a [`JsonRsaConfig`] was refused. Each message starts with the field.
@@ -39,7 +42,7 @@ pub enum ConfigError {
     /// `base_url` does not parse as a URI.
     #[error("base_url: {}", BaseUrlError::INVALID)]
     BaseUrlInvalid(#[source] InvalidUri),
-    /// `base_url` is not an `http://` URL.
+    /// `base_url` is neither an `http://` nor an `https://` URL.
     #[error("base_url: {}", BaseUrlError::SCHEME)]
     BaseUrlScheme,
     /// `base_url` has no host.
@@ -55,6 +58,9 @@ pub enum ConfigError {
     /// public key.
     #[error("provider_public_key_file: {0}")]
     ProviderPublicKey(#[source] KeyError),
+    /// `ca_file` cannot be read or holds no valid CA certificate.
+    #[error("ca_file: {}", .0.reason())]
+    CaFile(#[source] CaFileError),
 }
 
 impl ConfigError {
@@ -67,6 +73,7 @@ impl ConfigError {
             | ConfigError::BaseUrlExtra => "base_url",
             ConfigError::PrivateKey(_) => "private_key_file",
             ConfigError::ProviderPublicKey(_) => "provider_public_key_file",
+            ConfigError::CaFile(_) => CaFileError::FIELD,
         }
     }
 }
@@ -172,7 +179,7 @@ mod tests {
             }
         }
         let cases = [
-            ("https://provider.local", "scheme"),
+            ("ftp://provider.local", "scheme"),
             ("provider.local:80", "scheme"),
             ("/api", "scheme"),
             ("http://user:pw@provider.local", "extra"),

@@ -42,7 +42,7 @@ use adapter_api::{
     Money, MoneyRequest, Outcome, RollbackRequest, SettingsError, StatusRequest, TxStatus,
     UnknownRollbackHabit,
 };
-use adapter_http::{RawReply, Transport, TransportError};
+use adapter_http::{RawReply, Transport, TransportError, Trust};
 use http::header::{CONTENT_TYPE, HeaderMap, HeaderName, HeaderValue};
 
 pub use config::{ConfigError, JsonRsaConfig};
@@ -104,8 +104,8 @@ impl fmt::Debug for JsonRsaAdapter {
 
 impl JsonRsaAdapter {
     /// Validates `config`, loads both keys and builds the adapter. The base
-    /// URL must be `http://host[:port][/prefix]` (no TLS yet); the key files
-    /// must hold what [`JsonRsaConfig`] says.
+    /// URL must be `http[s]://host[:port][/prefix]`; the key files and
+    /// `ca_file`, when set, must hold what [`JsonRsaConfig`] says.
     ///
     /// No connection is made here; requests need a Tokio runtime.
     pub fn new(config: JsonRsaConfig) -> Result<Self, ConfigError> {
@@ -114,11 +114,13 @@ impl JsonRsaAdapter {
             Signer::from_pem_file(&config.private_key_file).map_err(ConfigError::PrivateKey)?;
         let verifier = Verifier::from_pem_file(&config.provider_public_key_file)
             .map_err(ConfigError::ProviderPublicKey)?;
+        let transport = Transport::with_trust(Trust::from_ca_file(config.ca_file.as_deref()))
+            .map_err(ConfigError::CaFile)?;
         Ok(Self {
             endpoints,
             signer,
             verifier,
-            transport: Transport::new(),
+            transport,
             request_uuids: Arc::new(RequestUuid::new_v4),
         })
     }
@@ -281,8 +283,12 @@ mod tests {
 
     #[test]
     fn settings_errors_name_the_field() {
-        let e = build_error(|s| s["base_url"] = "https://127.0.0.1:9".into());
+        let e = build_error(|s| s["base_url"] = "ftp://127.0.0.1:9".into());
         assert_eq!(e.field, "base_url");
+
+        let e = build_error(|s| s["ca_file"] = "/nonexistent/ca.pem".into());
+        assert_eq!(e.field, "ca_file");
+        assert!(e.reason.contains(adapter_http::CaFileError::READ), "{e}");
 
         let e = build_error(|s| {
             s.as_object_mut().map(|m| m.remove("private_key_file"));

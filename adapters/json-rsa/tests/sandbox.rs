@@ -42,6 +42,7 @@ fn adapter_with(base_url: String, private_key: &str, provider_public_key: &str) 
         base_url,
         private_key_file: key(private_key),
         provider_public_key_file: key(provider_public_key),
+        ca_file: None,
     })
     .unwrap()
 }

@@ -115,6 +115,7 @@ fn adapter(base_url: String) -> JsonRsaAdapter {
         base_url,
         private_key_file: key("operator_private.pem"),
         provider_public_key_file: key("provider_public.pem"),
+        ca_file: None,
     })
     .unwrap()
 }

@@ -6,6 +6,13 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::task::JoinHandle;
 
+use crate::{CaFileError, Trust};
+
+#[path = "../../tests/support/tls.rs"]
+mod tls_support;
+
+use tls_support::TestCa;
+
 /// What the server does with the one connection it accepts.
 enum Script {
     /// Reads the request, then writes these bytes and closes.
@@ -259,4 +266,117 @@ fn errors_map_to_outcomes_by_whether_anything_was_sent() {
         error(TransportError::TooLarge { limit: 7 }),
         AdapterError::Malformed(_)
     ));
+}
+
+fn addr_of(base: &str) -> std::net::SocketAddr {
+    base.trim_start_matches("http://").parse().unwrap()
+}
+
+#[tokio::test]
+async fn https_with_the_configured_ca_posts_and_reads_the_reply() {
+    let (plain, server) = one_shot(Script::Reply(reply("200 OK", "", b"secure"))).await;
+    let ca = TestCa::new();
+    let (base, proxy) = ca.proxy_to(addr_of(&plain)).await;
+    assert!(base.starts_with("https://127.0.0.1:"), "{base}");
+    let transport = Transport::with_trust(Trust::CaFile(ca.ca_file())).unwrap();
+    let got = transport
+        .post(
+            &uri(&base, "/v1/debit"),
+            headers(),
+            Bytes::from_static(b"ping"),
+        )
+        .await
+        .unwrap();
+    assert_eq!(got.status, 200);
+    assert_eq!(&got.body[..], b"secure");
+    let seen = String::from_utf8(server.await.unwrap()).unwrap();
+    assert!(seen.starts_with("POST /v1/debit HTTP/1.1\r\n"), "{seen}");
+    assert!(seen.ends_with("\r\n\r\nping"), "{seen}");
+    proxy.abort();
+}
+
+#[tokio::test]
+async fn https_with_an_untrusted_certificate_sent_nothing() {
+    let ca = TestCa::new();
+    let other_ca = TestCa::new();
+    let untrusting = [
+        ("webpki roots", Transport::new()),
+        (
+            "another CA",
+            Transport::with_trust(Trust::from_ca_file(Some(other_ca.ca_file()))).unwrap(),
+        ),
+    ];
+    for (name, transport) in untrusting {
+        let (plain, server) = one_shot(Script::Reply(reply("200 OK", "", b"x"))).await;
+        let (base, proxy) = ca.proxy_to(addr_of(&plain)).await;
+        let error = transport
+            .post(
+                &uri(&base, "/v1/debit"),
+                headers(),
+                Bytes::from_static(b"ping"),
+            )
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(error, TransportError::Connect(_)),
+            "{name}: {error:?}"
+        );
+        assert!(error.nothing_sent(), "{name}");
+        assert!(
+            matches!(
+                error.into_outcome(|_| "too large".into()),
+                Outcome::NotProcessed(_)
+            ),
+            "{name}"
+        );
+        // The handshake failed, so the provider behind never saw a byte.
+        assert!(!server.is_finished(), "{name}");
+        server.abort();
+        proxy.abort();
+    }
+}
+
+#[tokio::test]
+async fn plain_http_still_works_with_a_ca_file() {
+    let (base, server) = one_shot(Script::Reply(reply("200 OK", "", b"plain"))).await;
+    let ca = TestCa::new();
+    let transport = Transport::with_trust(Trust::CaFile(ca.ca_file())).unwrap();
+    let got = transport
+        .post(&uri(&base, "/"), headers(), Bytes::from_static(b"ping"))
+        .await
+        .unwrap();
+    assert_eq!(&got.body[..], b"plain");
+    server.await.unwrap();
+}
+
+#[test]
+fn bad_ca_files_are_refused_naming_ca_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let missing = dir.path().join("missing.pem");
+    let not_pem = dir.path().join("not.pem");
+    std::fs::write(&not_pem, "not a certificate").unwrap();
+    let broken = dir.path().join("broken.pem");
+    std::fs::write(
+        &broken,
+        "-----BEGIN CERTIFICATE-----\n!!!!\n-----END CERTIFICATE-----\n",
+    )
+    .unwrap();
+    let garbage_der = dir.path().join("garbage.pem");
+    std::fs::write(
+        &garbage_der,
+        "-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n",
+    )
+    .unwrap();
+
+    let cases = [
+        (&missing, CaFileError::READ),
+        (&not_pem, CaFileError::EMPTY),
+        (&broken, CaFileError::PEM),
+        (&garbage_der, CaFileError::CERTIFICATE),
+    ];
+    for (path, reason) in cases {
+        let error = Transport::with_trust(Trust::CaFile(path)).unwrap_err();
+        assert_eq!(error.reason(), reason, "{path:?}");
+        assert_eq!(error.to_string(), format!("ca_file: {reason}"));
+    }
 }
