@@ -121,6 +121,17 @@ pub struct ServerConfig {
     /// send the HTTP/2 preface; slower ones are closed.
     #[serde(with = "humantime_serde")]
     pub handshake_timeout: Duration,
+    /// Longest any connection lives: then it is told to go away (clients
+    /// reconnect; change feeds resume from their cursor), so no client,
+    /// idle, slow or trickling, pins a connection for ever.
+    #[serde(with = "humantime_serde")]
+    pub max_connection_age: Duration,
+    /// How long calls in flight get after `max_connection_age`.
+    #[serde(with = "humantime_serde")]
+    pub max_connection_age_grace: Duration,
+    /// Most streams a client may open and reset at once before the
+    /// connection is closed (the HTTP/2 rapid-reset attack).
+    pub max_pending_reset_streams: usize,
 }
 
 impl ServerConfig {
@@ -128,7 +139,17 @@ impl ServerConfig {
     /// at all is checked at start-up ([`ServerConfig::transport`]), so that
     /// tools that never serve need neither.
     fn validate(&self) -> Result<(), (String, &'static str)> {
-        let checks: [(bool, &str, &'static str); 9] = [
+        let checks: [(bool, &str, &'static str); 11] = [
+            (
+                !self.max_connection_age.is_zero(),
+                "max_connection_age",
+                "must be positive",
+            ),
+            (
+                self.max_pending_reset_streams >= 1,
+                "max_pending_reset_streams",
+                "must be at least 1",
+            ),
             (
                 self.max_message_bytes >= 1,
                 "max_message_bytes",
@@ -513,6 +534,9 @@ impl Default for Config {
                 http2_keepalive_timeout: Duration::from_secs(10),
                 tcp_keepalive: Duration::from_secs(60),
                 handshake_timeout: Duration::from_secs(10),
+                max_connection_age: Duration::from_secs(30 * 60),
+                max_connection_age_grace: Duration::from_secs(60),
+                max_pending_reset_streams: 100,
             },
             journal: JournalConfig {
                 path: PathBuf::from("data/hub.db"),

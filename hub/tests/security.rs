@@ -286,3 +286,36 @@ async fn jwt_bearer_tokens_authenticate_partners_and_their_scopes_narrow_roles()
     assert_eq!(sb.money_requests(), 1);
     hub.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn no_connection_outlives_its_maximum_age() {
+    let sb = sandbox().await;
+    let (_dir, path) = journal_path();
+    let mut config = config(path, sb.addr());
+    config.server.max_connection_age = std::time::Duration::from_millis(300);
+    config.server.max_connection_age_grace = std::time::Duration::from_millis(200);
+    let hub = TestHub::start_with(config).await;
+    let mut c = hub.client("p1").await;
+    // A change feed would hold its connection for ever; the hub ends it.
+    let mut feed = c
+        .watch_transactions(hub_proto::settlement::v1::WatchTransactionsRequest::default())
+        .await
+        .unwrap()
+        .into_inner();
+    let started = std::time::Instant::now();
+    let ended = tokio::time::timeout(std::time::Duration::from_secs(5), async {
+        loop {
+            match feed.message().await {
+                Ok(Some(_)) => continue,
+                Ok(None) | Err(_) => break,
+            }
+        }
+    })
+    .await;
+    assert!(ended.is_ok(), "the feed's connection was closed");
+    assert!(started.elapsed() >= std::time::Duration::from_millis(300));
+    // Clients reconnect and carry on.
+    let mut c = hub.client("p1").await;
+    c.debit(debit("after-age", "acc-1", 1)).await.unwrap();
+    hub.stop().await;
+}
