@@ -9,7 +9,6 @@ use std::path::PathBuf;
 
 use adapter_http::{BaseUrl, BaseUrlError, CaFileError};
 use http::Uri;
-use http::uri::InvalidUri;
 
 use crate::transformer::Endpoint;
 
@@ -51,14 +50,9 @@ impl fmt::Debug for FormMd5Config {
 #[derive(Debug)]
 #[non_exhaustive]
 pub enum ConfigError {
-    /// `base_url` does not parse as a URI.
-    BaseUrlInvalid(InvalidUri),
-    /// `base_url` is neither an `http://` nor an `https://` URL.
-    BaseUrlScheme,
-    /// `base_url` has no host.
-    BaseUrlHost,
-    /// `base_url` carries user info, a query or a fragment.
-    BaseUrlExtra,
+    /// `base_url` is not an `http://` or `https://` URL with a host and
+    /// nothing but an optional path.
+    BaseUrl(BaseUrlError),
     /// `secret` is empty.
     SecretEmpty,
     /// `provider_id` is empty or holds control characters.
@@ -71,10 +65,7 @@ impl ConfigError {
     /// The setting this error is about.
     pub fn field(&self) -> &'static str {
         match self {
-            ConfigError::BaseUrlInvalid(_)
-            | ConfigError::BaseUrlScheme
-            | ConfigError::BaseUrlHost
-            | ConfigError::BaseUrlExtra => "base_url",
+            ConfigError::BaseUrl(_) => BaseUrlError::FIELD,
             ConfigError::SecretEmpty => "secret",
             ConfigError::ProviderIdInvalid => "provider_id",
             ConfigError::CaFile(_) => CaFileError::FIELD,
@@ -84,10 +75,7 @@ impl ConfigError {
     /// What is wrong with the setting, without its name.
     pub fn reason(&self) -> &'static str {
         match self {
-            ConfigError::BaseUrlInvalid(_) => BaseUrlError::INVALID,
-            ConfigError::BaseUrlScheme => BaseUrlError::SCHEME,
-            ConfigError::BaseUrlHost => BaseUrlError::HOST,
-            ConfigError::BaseUrlExtra => BaseUrlError::EXTRA,
+            ConfigError::BaseUrl(e) => e.reason(),
             ConfigError::SecretEmpty => "must not be empty",
             ConfigError::ProviderIdInvalid => "must be non-empty, without control characters",
             ConfigError::CaFile(e) => e.reason(),
@@ -103,19 +91,14 @@ impl fmt::Display for ConfigError {
 
 impl From<BaseUrlError> for ConfigError {
     fn from(error: BaseUrlError) -> Self {
-        match error {
-            BaseUrlError::Invalid(e) => ConfigError::BaseUrlInvalid(e),
-            BaseUrlError::Scheme => ConfigError::BaseUrlScheme,
-            BaseUrlError::Host => ConfigError::BaseUrlHost,
-            BaseUrlError::Extra => ConfigError::BaseUrlExtra,
-        }
+        ConfigError::BaseUrl(error)
     }
 }
 
 impl std::error::Error for ConfigError {
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
         match self {
-            ConfigError::BaseUrlInvalid(e) => Some(e),
+            ConfigError::BaseUrl(e) => Some(e),
             ConfigError::CaFile(e) => Some(e),
             _ => None,
         }
@@ -204,10 +187,10 @@ mod tests {
         ];
         for (url, expected) in cases {
             let got = match Endpoints::parse(url) {
-                Err(ConfigError::BaseUrlScheme) => "scheme",
-                Err(ConfigError::BaseUrlExtra) => "extra",
-                Err(ConfigError::BaseUrlInvalid(_)) => "invalid",
-                Err(ConfigError::BaseUrlHost) => "host",
+                Err(ConfigError::BaseUrl(BaseUrlError::Scheme)) => "scheme",
+                Err(ConfigError::BaseUrl(BaseUrlError::Extra)) => "extra",
+                Err(ConfigError::BaseUrl(BaseUrlError::Invalid(_))) => "invalid",
+                Err(ConfigError::BaseUrl(BaseUrlError::Host)) => "host",
                 Err(other) => panic!("{url:?}: {other}"),
                 Ok(_) => "accepted",
             };
@@ -235,7 +218,7 @@ mod tests {
             Endpoints::parse("").err(),
             Endpoints::parse("ftp://provider.local").err(),
             Endpoints::parse("http://user@provider.local").err(),
-            Some(ConfigError::BaseUrlHost),
+            Some(ConfigError::BaseUrl(BaseUrlError::Host)),
             Some(ConfigError::SecretEmpty),
             Some(ConfigError::ProviderIdInvalid),
         ];

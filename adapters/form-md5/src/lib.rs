@@ -231,7 +231,7 @@ mod tests {
         };
         assert!(matches!(
             bad(|c| c.base_url = "ftp://127.0.0.1:9".into()),
-            Some(ConfigError::BaseUrlScheme)
+            Some(ConfigError::BaseUrl(adapter_http::BaseUrlError::Scheme))
         ));
         assert!(matches!(
             bad(|c| c.secret.clear()),

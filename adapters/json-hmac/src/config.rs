@@ -9,7 +9,6 @@ use std::path::PathBuf;
 
 use adapter_http::{BaseUrl, BaseUrlError, CaFileError};
 use http::Uri;
-use http::uri::InvalidUri;
 
 use crate::transformer::Endpoint;
 
@@ -50,14 +49,9 @@ impl fmt::Debug for JsonHmacConfig {
 #[derive(Debug)]
 #[non_exhaustive]
 pub enum ConfigError {
-    /// `base_url` does not parse as a URI.
-    BaseUrlInvalid(InvalidUri),
-    /// `base_url` is neither an `http://` nor an `https://` URL.
-    BaseUrlScheme,
-    /// `base_url` has no host.
-    BaseUrlHost,
-    /// `base_url` carries user info, a query or a fragment.
-    BaseUrlExtra,
+    /// `base_url` is not an `http://` or `https://` URL with a host and
+    /// nothing but an optional path.
+    BaseUrl(BaseUrlError),
     /// `secret` is empty.
     SecretEmpty,
     /// `operator` is empty or not a visible-ASCII header value.
@@ -70,10 +64,7 @@ impl ConfigError {
     /// The setting this error is about.
     pub fn field(&self) -> &'static str {
         match self {
-            ConfigError::BaseUrlInvalid(_)
-            | ConfigError::BaseUrlScheme
-            | ConfigError::BaseUrlHost
-            | ConfigError::BaseUrlExtra => "base_url",
+            ConfigError::BaseUrl(_) => BaseUrlError::FIELD,
             ConfigError::SecretEmpty => "secret",
             ConfigError::OperatorInvalid => "operator",
             ConfigError::CaFile(_) => CaFileError::FIELD,
@@ -83,10 +74,7 @@ impl ConfigError {
     /// What is wrong with the setting, without its name.
     pub fn reason(&self) -> &'static str {
         match self {
-            ConfigError::BaseUrlInvalid(_) => BaseUrlError::INVALID,
-            ConfigError::BaseUrlScheme => BaseUrlError::SCHEME,
-            ConfigError::BaseUrlHost => BaseUrlError::HOST,
-            ConfigError::BaseUrlExtra => BaseUrlError::EXTRA,
+            ConfigError::BaseUrl(e) => e.reason(),
             ConfigError::SecretEmpty => "must not be empty",
             ConfigError::OperatorInvalid => "must be non-empty visible ASCII",
             ConfigError::CaFile(e) => e.reason(),
@@ -102,19 +90,14 @@ impl fmt::Display for ConfigError {
 
 impl From<BaseUrlError> for ConfigError {
     fn from(error: BaseUrlError) -> Self {
-        match error {
-            BaseUrlError::Invalid(e) => ConfigError::BaseUrlInvalid(e),
-            BaseUrlError::Scheme => ConfigError::BaseUrlScheme,
-            BaseUrlError::Host => ConfigError::BaseUrlHost,
-            BaseUrlError::Extra => ConfigError::BaseUrlExtra,
-        }
+        ConfigError::BaseUrl(error)
     }
 }
 
 impl std::error::Error for ConfigError {
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
         match self {
-            ConfigError::BaseUrlInvalid(e) => Some(e),
+            ConfigError::BaseUrl(e) => Some(e),
             ConfigError::CaFile(e) => Some(e),
             _ => None,
         }
@@ -191,35 +174,35 @@ mod tests {
     fn bad_base_urls_are_refused() {
         assert!(matches!(
             Endpoints::parse("ftp://provider.local"),
-            Err(ConfigError::BaseUrlScheme)
+            Err(ConfigError::BaseUrl(BaseUrlError::Scheme))
         ));
         assert!(matches!(
             Endpoints::parse("provider.local:80"),
-            Err(ConfigError::BaseUrlScheme)
+            Err(ConfigError::BaseUrl(BaseUrlError::Scheme))
         ));
         assert!(matches!(
             Endpoints::parse("/v1"),
-            Err(ConfigError::BaseUrlScheme)
+            Err(ConfigError::BaseUrl(BaseUrlError::Scheme))
         ));
         assert!(matches!(
             Endpoints::parse("http://user:pw@provider.local"),
-            Err(ConfigError::BaseUrlExtra)
+            Err(ConfigError::BaseUrl(BaseUrlError::Extra))
         ));
         assert!(matches!(
             Endpoints::parse("http://provider.local/?a=b"),
-            Err(ConfigError::BaseUrlExtra)
+            Err(ConfigError::BaseUrl(BaseUrlError::Extra))
         ));
         assert!(matches!(
             Endpoints::parse("http://provider.local/#x"),
-            Err(ConfigError::BaseUrlExtra)
+            Err(ConfigError::BaseUrl(BaseUrlError::Extra))
         ));
         assert!(matches!(
             Endpoints::parse("http://pro vider"),
-            Err(ConfigError::BaseUrlInvalid(_))
+            Err(ConfigError::BaseUrl(BaseUrlError::Invalid(_)))
         ));
         assert!(matches!(
             Endpoints::parse(""),
-            Err(ConfigError::BaseUrlInvalid(_))
+            Err(ConfigError::BaseUrl(BaseUrlError::Invalid(_)))
         ));
     }
 
@@ -229,7 +212,7 @@ mod tests {
             Endpoints::parse("").err(),
             Endpoints::parse("ftp://provider.local").err(),
             Endpoints::parse("http://user@provider.local").err(),
-            Some(ConfigError::BaseUrlHost),
+            Some(ConfigError::BaseUrl(BaseUrlError::Host)),
             Some(ConfigError::SecretEmpty),
             Some(ConfigError::OperatorInvalid),
         ];

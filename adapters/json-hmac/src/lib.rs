@@ -209,7 +209,7 @@ mod tests {
         };
         assert!(matches!(
             bad(|c| c.base_url = "ftp://127.0.0.1:9".into()),
-            Some(ConfigError::BaseUrlScheme)
+            Some(ConfigError::BaseUrl(adapter_http::BaseUrlError::Scheme))
         ));
         assert!(matches!(
             bad(|c| c.secret.clear()),
@@ -319,7 +319,10 @@ mod tests {
         })) else {
             panic!("ftp accepted");
         };
-        assert_eq!(error.reason, ConfigError::BaseUrlScheme.reason());
+        assert_eq!(
+            error.reason,
+            ConfigError::BaseUrl(adapter_http::BaseUrlError::Scheme).reason()
+        );
         assert_eq!(
             error.to_string(),
             "base_url: only the http and https schemes are supported"

@@ -9,7 +9,6 @@ use std::path::PathBuf;
 
 use adapter_http::{BaseUrl, BaseUrlError, CaFileError};
 use http::Uri;
-use http::uri::InvalidUri;
 
 use crate::signing::KeyError;
 use crate::transformer::Endpoint;
@@ -39,18 +38,10 @@ pub struct JsonRsaConfig {
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum ConfigError {
-    /// `base_url` does not parse as a URI.
-    #[error("base_url: {}", BaseUrlError::INVALID)]
-    BaseUrlInvalid(#[source] InvalidUri),
-    /// `base_url` is neither an `http://` nor an `https://` URL.
-    #[error("base_url: {}", BaseUrlError::SCHEME)]
-    BaseUrlScheme,
-    /// `base_url` has no host.
-    #[error("base_url: {}", BaseUrlError::HOST)]
-    BaseUrlHost,
-    /// `base_url` carries user info, a query or a fragment.
-    #[error("base_url: {}", BaseUrlError::EXTRA)]
-    BaseUrlExtra,
+    /// `base_url` is not an `http://` or `https://` URL with a host and
+    /// nothing but an optional path.
+    #[error("base_url: {}", .0.reason())]
+    BaseUrl(#[source] BaseUrlError),
     /// `private_key_file` is missing, unreadable or not an RSA private key.
     #[error("private_key_file: {0}")]
     PrivateKey(#[source] KeyError),
@@ -67,10 +58,7 @@ impl ConfigError {
     /// The setting this error is about.
     pub fn field(&self) -> &'static str {
         match self {
-            ConfigError::BaseUrlInvalid(_)
-            | ConfigError::BaseUrlScheme
-            | ConfigError::BaseUrlHost
-            | ConfigError::BaseUrlExtra => "base_url",
+            ConfigError::BaseUrl(_) => BaseUrlError::FIELD,
             ConfigError::PrivateKey(_) => "private_key_file",
             ConfigError::ProviderPublicKey(_) => "provider_public_key_file",
             ConfigError::CaFile(_) => CaFileError::FIELD,
@@ -80,12 +68,7 @@ impl ConfigError {
 
 impl From<BaseUrlError> for ConfigError {
     fn from(error: BaseUrlError) -> Self {
-        match error {
-            BaseUrlError::Invalid(e) => ConfigError::BaseUrlInvalid(e),
-            BaseUrlError::Scheme => ConfigError::BaseUrlScheme,
-            BaseUrlError::Host => ConfigError::BaseUrlHost,
-            BaseUrlError::Extra => ConfigError::BaseUrlExtra,
-        }
+        ConfigError::BaseUrl(error)
     }
 }
 
@@ -171,10 +154,10 @@ mod tests {
     fn bad_base_urls_are_refused() {
         fn variant(e: &ConfigError) -> &'static str {
             match e {
-                ConfigError::BaseUrlInvalid(_) => "invalid",
-                ConfigError::BaseUrlScheme => "scheme",
-                ConfigError::BaseUrlHost => "host",
-                ConfigError::BaseUrlExtra => "extra",
+                ConfigError::BaseUrl(BaseUrlError::Invalid(_)) => "invalid",
+                ConfigError::BaseUrl(BaseUrlError::Scheme) => "scheme",
+                ConfigError::BaseUrl(BaseUrlError::Host) => "host",
+                ConfigError::BaseUrl(BaseUrlError::Extra) => "extra",
                 _ => "other",
             }
         }
