@@ -174,27 +174,14 @@ mod tests {
     }
 
     #[test]
-    fn bad_base_urls_are_refused() {
-        let cases = [
-            ("ftp://provider.local", "scheme"),
-            ("provider.local:80", "scheme"),
-            ("/v1", "scheme"),
-            ("http://user:pw@provider.local", "extra"),
-            ("http://provider.local/?a=b", "extra"),
-            ("http://provider.local/#x", "extra"),
-            ("http://pro vider", "invalid"),
-            ("", "invalid"),
-        ];
-        for (url, expected) in cases {
-            let got = match Endpoints::parse(url) {
-                Err(ConfigError::BaseUrl(BaseUrlError::Scheme)) => "scheme",
-                Err(ConfigError::BaseUrl(BaseUrlError::Extra)) => "extra",
-                Err(ConfigError::BaseUrl(BaseUrlError::Invalid(_))) => "invalid",
-                Err(ConfigError::BaseUrl(BaseUrlError::Host)) => "host",
-                Err(other) => panic!("{url:?}: {other}"),
-                Ok(_) => "accepted",
-            };
-            assert_eq!(got, expected, "{url:?}");
+    fn bad_base_urls_are_refused_naming_base_url() {
+        // The URL rules themselves are adapter-http's (tested there); this
+        // checks they reach this adapter's settings error.
+        for url in ["ftp://provider.local", "http://user@provider.local", ""] {
+            match Endpoints::parse(url) {
+                Err(e @ ConfigError::BaseUrl(_)) => assert_eq!(e.field(), "base_url"),
+                other => panic!("{url:?}: {other:?}"),
+            }
         }
     }
 

@@ -171,39 +171,15 @@ mod tests {
     }
 
     #[test]
-    fn bad_base_urls_are_refused() {
-        assert!(matches!(
-            Endpoints::parse("ftp://provider.local"),
-            Err(ConfigError::BaseUrl(BaseUrlError::Scheme))
-        ));
-        assert!(matches!(
-            Endpoints::parse("provider.local:80"),
-            Err(ConfigError::BaseUrl(BaseUrlError::Scheme))
-        ));
-        assert!(matches!(
-            Endpoints::parse("/v1"),
-            Err(ConfigError::BaseUrl(BaseUrlError::Scheme))
-        ));
-        assert!(matches!(
-            Endpoints::parse("http://user:pw@provider.local"),
-            Err(ConfigError::BaseUrl(BaseUrlError::Extra))
-        ));
-        assert!(matches!(
-            Endpoints::parse("http://provider.local/?a=b"),
-            Err(ConfigError::BaseUrl(BaseUrlError::Extra))
-        ));
-        assert!(matches!(
-            Endpoints::parse("http://provider.local/#x"),
-            Err(ConfigError::BaseUrl(BaseUrlError::Extra))
-        ));
-        assert!(matches!(
-            Endpoints::parse("http://pro vider"),
-            Err(ConfigError::BaseUrl(BaseUrlError::Invalid(_)))
-        ));
-        assert!(matches!(
-            Endpoints::parse(""),
-            Err(ConfigError::BaseUrl(BaseUrlError::Invalid(_)))
-        ));
+    fn bad_base_urls_are_refused_naming_base_url() {
+        // The URL rules themselves are adapter-http's (tested there); this
+        // checks they reach this adapter's settings error.
+        for url in ["ftp://provider.local", "http://user@provider.local", ""] {
+            match Endpoints::parse(url) {
+                Err(e @ ConfigError::BaseUrl(_)) => assert_eq!(e.field(), "base_url"),
+                other => panic!("{url:?}: {other:?}"),
+            }
+        }
     }
 
     #[test]

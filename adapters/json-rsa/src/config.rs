@@ -151,30 +151,14 @@ mod tests {
     }
 
     #[test]
-    fn bad_base_urls_are_refused() {
-        fn variant(e: &ConfigError) -> &'static str {
-            match e {
-                ConfigError::BaseUrl(BaseUrlError::Invalid(_)) => "invalid",
-                ConfigError::BaseUrl(BaseUrlError::Scheme) => "scheme",
-                ConfigError::BaseUrl(BaseUrlError::Host) => "host",
-                ConfigError::BaseUrl(BaseUrlError::Extra) => "extra",
-                _ => "other",
+    fn bad_base_urls_are_refused_naming_base_url() {
+        // The URL rules themselves are adapter-http's (tested there); this
+        // checks they reach this adapter's settings error.
+        for url in ["ftp://provider.local", "http://user@provider.local", ""] {
+            match Endpoints::parse(url) {
+                Err(e @ ConfigError::BaseUrl(_)) => assert_eq!(e.field(), "base_url"),
+                other => panic!("{url:?}: {other:?}"),
             }
-        }
-        let cases = [
-            ("ftp://provider.local", "scheme"),
-            ("provider.local:80", "scheme"),
-            ("/api", "scheme"),
-            ("http://user:pw@provider.local", "extra"),
-            ("http://provider.local/?a=b", "extra"),
-            ("http://provider.local/#x", "extra"),
-            ("http://pro vider", "invalid"),
-            ("", "invalid"),
-        ];
-        for (url, expected) in cases {
-            let error = Endpoints::parse(url).err();
-            assert_eq!(error.as_ref().map(variant), Some(expected), "{url}");
-            assert_eq!(error.map(|e| e.field()), Some("base_url"));
         }
     }
 
