@@ -30,11 +30,7 @@ const FAST_RESOLVER: &str = "[resolver]\npoll_interval = \"50ms\"\nbackoff_base 
 async fn wait_final(c: &mut Client, key: &str) -> pb::Transaction {
     for _ in 0..200 {
         let tx = c
-            .get_transaction(pb::GetTransactionRequest {
-                lookup: Some(pb::get_transaction_request::Lookup::IdempotencyKey(
-                    key.into(),
-                )),
-            })
+            .get_transaction(by_key(key))
             .await
             .unwrap()
             .into_inner()
@@ -276,11 +272,7 @@ async fn a_provider_down_past_the_budget_dead_letters_and_a_replay_resolves() {
 
 async fn wait_for_state(c: &mut Client, key: &str) -> pb::TransactionState {
     let tx = c
-        .get_transaction(pb::GetTransactionRequest {
-            lookup: Some(pb::get_transaction_request::Lookup::IdempotencyKey(
-                key.into(),
-            )),
-        })
+        .get_transaction(by_key(key))
         .await
         .unwrap()
         .into_inner()

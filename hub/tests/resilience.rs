@@ -167,11 +167,7 @@ async fn a_slow_provider_gets_the_partner_a_pending_answer_before_the_deadline()
     for _ in 0..60 {
         tokio::time::sleep(Duration::from_millis(50)).await;
         let t = c
-            .get_transaction(pb::GetTransactionRequest {
-                lookup: Some(pb::get_transaction_request::Lookup::IdempotencyKey(
-                    "slow".into(),
-                )),
-            })
+            .get_transaction(by_key("slow"))
             .await
             .unwrap()
             .into_inner()

@@ -50,27 +50,12 @@ async fn rate_limits_refuse_with_retry_info_and_quota_failure_before_anything_mo
         .unwrap();
     assert_eq!(rows.len(), 2, "the refused call was not journaled");
     // Reads do not count against the provider limit.
-    p1.get_transaction(hub_proto::settlement::v1::GetTransactionRequest {
-        lookup: Some(
-            hub_proto::settlement::v1::get_transaction_request::Lookup::IdempotencyKey("a".into()),
-        ),
-    })
-    .await
-    .unwrap();
+    p1.get_transaction(by_key("a")).await.unwrap();
 
     // p2: one call a second, any RPC.
     let mut p2 = hub.client("p2").await;
     p2.debit(debit("x", "acc-1", 1)).await.unwrap();
-    let err = p2
-        .get_transaction(hub_proto::settlement::v1::GetTransactionRequest {
-            lookup: Some(
-                hub_proto::settlement::v1::get_transaction_request::Lookup::IdempotencyKey(
-                    "x".into(),
-                ),
-            ),
-        })
-        .await
-        .unwrap_err();
+    let err = p2.get_transaction(by_key("x")).await.unwrap_err();
     assert_eq!(err.code(), Code::ResourceExhausted);
     let quota = err.get_details_quota_failure().expect("QuotaFailure");
     assert_eq!(quota.violations[0].subject, "partner:p2");
@@ -139,11 +124,7 @@ async fn every_rpc_requires_its_permission() {
         &partners,
     ))
     .await;
-    let get = || hub_proto::settlement::v1::GetTransactionRequest {
-        lookup: Some(
-            hub_proto::settlement::v1::get_transaction_request::Lookup::IdempotencyKey("m".into()),
-        ),
-    };
+    let get = || by_key("m");
     // A reader cannot move money.
     let mut reader = hub.client("p1").await;
     let err = reader.debit(debit("m", "acc-1", 1)).await.unwrap_err();
@@ -251,13 +232,7 @@ async fn jwt_bearer_tokens_authenticate_partners_and_their_scopes_narrow_roles()
             },
         )
     };
-    let get = || hub_proto::settlement::v1::GetTransactionRequest {
-        lookup: Some(
-            hub_proto::settlement::v1::get_transaction_request::Lookup::IdempotencyKey(
-                "t-1".into(),
-            ),
-        ),
-    };
+    let get = || by_key("t-1");
 
     // A valid token with both scopes moves money and reads.
     let mut full = client(issuer.token("client-1", "settlement:move settlement:read", 300));

@@ -68,11 +68,7 @@ async fn debit_credit_rollback_and_balance_move_money_at_the_provider() {
     assert_eq!(rb.reverses_transaction_id, tx.transaction_id);
     assert_eq!(sb.balance("acc-1"), Some(101_000));
     let original = c
-        .get_transaction(pb::GetTransactionRequest {
-            lookup: Some(pb::get_transaction_request::Lookup::IdempotencyKey(
-                "d-1".into(),
-            )),
-        })
+        .get_transaction(by_key("d-1"))
         .await
         .unwrap()
         .into_inner()
@@ -309,11 +305,7 @@ async fn a_call_that_moved_nothing_runs_again_with_the_same_key() {
     assert_eq!(err.code(), Code::Unavailable);
     assert_eq!(reason(&err).as_deref(), Some("PROVIDER_UNAVAILABLE"));
     let failed = c
-        .get_transaction(pb::GetTransactionRequest {
-            lookup: Some(pb::get_transaction_request::Lookup::IdempotencyKey(
-                "retry-me".into(),
-            )),
-        })
+        .get_transaction(by_key("retry-me"))
         .await
         .unwrap()
         .into_inner()
@@ -406,11 +398,7 @@ async fn a_client_that_goes_away_leaves_no_half_done_transaction() {
     let mut c = hub.client_with(Some(key)).await;
     for k in ["gone-1", "gone-2"] {
         let tx = c
-            .get_transaction(pb::GetTransactionRequest {
-                lookup: Some(pb::get_transaction_request::Lookup::IdempotencyKey(
-                    k.into(),
-                )),
-            })
+            .get_transaction(by_key(k))
             .await
             .unwrap()
             .into_inner()
@@ -455,11 +443,7 @@ async fn a_restarted_hub_answers_exactly_as_before() {
     for k in keys {
         assert_eq!(get_by_key(&mut c, k).await, before[k], "{k}");
         let by_id = c
-            .get_transaction(pb::GetTransactionRequest {
-                lookup: Some(pb::get_transaction_request::Lookup::TransactionId(
-                    before[k].transaction_id.clone(),
-                )),
-            })
+            .get_transaction(by_id(before[k].transaction_id.clone()))
             .await
             .unwrap()
             .into_inner()
@@ -471,16 +455,12 @@ async fn a_restarted_hub_answers_exactly_as_before() {
 }
 
 async fn get_by_key(c: &mut Client, k: &str) -> pb::Transaction {
-    c.get_transaction(pb::GetTransactionRequest {
-        lookup: Some(pb::get_transaction_request::Lookup::IdempotencyKey(
-            k.into(),
-        )),
-    })
-    .await
-    .unwrap()
-    .into_inner()
-    .transaction
-    .unwrap()
+    c.get_transaction(by_key(k))
+        .await
+        .unwrap()
+        .into_inner()
+        .transaction
+        .unwrap()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -505,14 +485,7 @@ async fn bad_credentials_are_unauthenticated() {
         let mut c = hub.client_with(key.clone()).await;
         let err = c.debit(debit("x", "acc-1", 1)).await.unwrap_err();
         assert_eq!(err.code(), Code::Unauthenticated, "{key:?}");
-        let err = c
-            .get_transaction(pb::GetTransactionRequest {
-                lookup: Some(pb::get_transaction_request::Lookup::IdempotencyKey(
-                    "x".into(),
-                )),
-            })
-            .await
-            .unwrap_err();
+        let err = c.get_transaction(by_key("x")).await.unwrap_err();
         assert_eq!(err.code(), Code::Unauthenticated);
     }
     assert_eq!(sb.money_requests(), 0);
@@ -663,11 +636,7 @@ async fn another_partners_transactions_are_not_found() {
         .transaction
         .unwrap();
     let err = p2
-        .get_transaction(pb::GetTransactionRequest {
-            lookup: Some(pb::get_transaction_request::Lookup::TransactionId(
-                tx.transaction_id.clone(),
-            )),
-        })
+        .get_transaction(by_id(tx.transaction_id.clone()))
         .await
         .unwrap_err();
     assert_eq!(err.code(), Code::NotFound);

@@ -279,3 +279,21 @@ pub async fn client_at(addr: SocketAddr, key: &str) -> Client {
     });
     SettlementServiceClient::with_interceptor(channel, intercept)
 }
+
+/// A GetTransaction request by idempotency key.
+pub fn by_key(key: impl Into<String>) -> pb::GetTransactionRequest {
+    pb::GetTransactionRequest {
+        lookup: Some(pb::get_transaction_request::Lookup::IdempotencyKey(
+            key.into(),
+        )),
+    }
+}
+
+/// A GetTransaction request by transaction id.
+pub fn by_id(id: impl Into<String>) -> pb::GetTransactionRequest {
+    pb::GetTransactionRequest {
+        lookup: Some(pb::get_transaction_request::Lookup::TransactionId(
+            id.into(),
+        )),
+    }
+}
