@@ -68,7 +68,7 @@ impl Engine {
         if tx.kind == TxKind::Rollback || !supports_status(provider) {
             return None;
         }
-        let recorded = match self.status(provider, tx).await {
+        let recorded = match self.status(provider, tx).await.ok()? {
             TxStatus::Applied(s) => Recorded::Settled {
                 balance_after: s.balance_after,
                 provider_ref: s.provider_ref,
@@ -215,8 +215,8 @@ impl Engine {
     }
 
     async fn find(&self, id: &TransactionId) -> Result<Option<TxRecord>, JournalError> {
-        // Work items are not partner-scoped: find the transaction by id
-        // through the owner-agnostic scan of its row.
+        // Work items are not partner-scoped: look the transaction up by id
+        // whoever owns it.
         self.journal().get_any(id).await
     }
 
@@ -227,7 +227,11 @@ impl Engine {
         settle_at: i64,
     ) -> Result<Step, JournalError> {
         if supports_status(provider) {
-            match self.status(provider, tx).await {
+            let status = match self.status(provider, tx).await {
+                Ok(s) => s,
+                Err(why) => return Ok(Step::Again(format!("status query not sent: {why}"))),
+            };
+            match status {
                 TxStatus::Applied(s) => {
                     return self
                         .conclude(
@@ -271,7 +275,11 @@ impl Engine {
         tx: &TxRecord,
     ) -> Result<Step, JournalError> {
         if supports_status(provider) {
-            match self.status(provider, tx).await {
+            let status = match self.status(provider, tx).await {
+                Ok(s) => s,
+                Err(why) => return Ok(Step::Again(format!("status query not sent: {why}"))),
+            };
+            match status {
                 TxStatus::Applied(s) => {
                     return self
                         .conclude(
@@ -366,7 +374,7 @@ impl Engine {
         Ok(Step::Done)
     }
 
-    async fn status(&self, provider: &Provider, tx: &TxRecord) -> TxStatus {
+    async fn status(&self, provider: &Provider, tx: &TxRecord) -> Result<TxStatus, String> {
         let req = StatusRequest {
             tx_id: tx.id.provider_tx_id(),
             kind: match tx.kind {
@@ -386,9 +394,11 @@ impl Engine {
             })
             .await
         {
-            Ok(Reply::Status(s)) => s,
-            Ok(_) => TxStatus::Unknown(adapter_api::AdapterError::Unsupported),
-            Err(e) => TxStatus::Unknown(adapter_api::AdapterError::Connect(e)),
+            Ok(Reply::Status(s)) => Ok(s),
+            Ok(other) => Err(format!("unexpected reply {other:?}")),
+            // Refused by the stack (breaker open, bulkhead full): say so,
+            // rather than dress it up as a provider error.
+            Err(e) => Err(e.to_string()),
         }
     }
 
