@@ -9,7 +9,8 @@
 //! (breakers, retries, bulkheads, failover), [`resolver`] (unknown outcomes
 //! resolved, crash recovery, dead letters), [`auth`] (API keys), [`service`]
 //! (the settlement contract), [`server`] (assembly and shutdown), [`demo`]
-//! (the one-command demo), [`audit`] (the journal checked against each
+//! (the one-command demo), [`echo`] (a no-network dialect for
+//! benchmarks), [`audit`] (the journal checked against each
 //! provider's ledger), [`error`] (errors and their gRPC status).
 
 pub mod audit;
@@ -17,6 +18,7 @@ pub mod auth;
 pub mod config;
 pub mod demo;
 pub mod domain;
+pub mod echo;
 pub mod engine;
 pub mod error;
 pub mod journal;

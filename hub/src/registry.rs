@@ -20,12 +20,13 @@ pub struct Registry {
 }
 
 impl Registry {
-    /// The built-in dialects.
+    /// The built-in dialects, and [`echo`](crate::echo) for benchmarks.
     pub fn builtin() -> Self {
         Self::with(vec![
             Box::new(adapter_json_hmac::Factory),
             Box::new(adapter_json_rsa::Factory),
             Box::new(adapter_form_md5::Factory),
+            Box::new(crate::echo::Factory),
         ])
     }
 
@@ -170,6 +171,24 @@ mod tests {
                 .dialect,
             "json-hmac"
         );
+    }
+
+    #[tokio::test]
+    async fn an_echo_provider_settles_without_a_network() {
+        let built = Registry::builtin()
+            .build_for_test(&entry("echo", serde_json::json!({})))
+            .unwrap();
+        let acme = &built[&ProviderId::parse("acme").unwrap()];
+        let adapter = acme.endpoints[0].breaker.inner().adapter();
+        assert_eq!(adapter.descriptor().dialect, "echo");
+        let debit = adapter_api::MoneyRequest {
+            direction: adapter_api::Direction::Debit,
+            tx_id: adapter_api::ProviderTxId::new("t-1"),
+            account: adapter_api::AccountId::new("acc-1"),
+            amount: adapter_api::Money::new(Currency::from_code("EUR").unwrap(), 100),
+            reference: None,
+        };
+        assert_eq!(adapter.transfer(&debit).await.class(), "settled");
     }
 
     #[test]
