@@ -13,7 +13,7 @@ use std::time::Duration;
 
 use adapter_api::{
     Adapter, AdapterError, AdapterFactory, BalanceRequest, Capabilities, Descriptor,
-    DuplicateHabit, Money, MoneyRequest, Outcome, RollbackRequest, Settlement, SettingsError,
+    DuplicateHabit, Money, MoneyRequest, Outcome, RollbackRequest, SettingsError, Settlement,
     UnknownRollbackHabit,
 };
 
