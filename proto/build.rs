@@ -5,6 +5,11 @@ use std::path::PathBuf;
 
 const PROTOS: &[&str] = &["settlement/v1/settlement.proto"];
 
+/// The adapter plugin protocol: compiled to Rust, but kept out of the hub's
+/// descriptor set (the hub serves no plugin service, so reflection must not
+/// list it).
+const PLUGIN_PROTOS: &[&str] = &["adapter/v1/adapter.proto"];
+
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let root = PathBuf::from(std::env::var("CARGO_MANIFEST_DIR")?);
     let out = PathBuf::from(std::env::var("OUT_DIR")?);
@@ -17,7 +22,12 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         .build_client(true)
         .build_server(true)
         .compile_fds(files)?;
-    for p in PROTOS {
+    let plugin = protox::compile(PLUGIN_PROTOS.iter().map(|p| root.join(p)), [&root])?;
+    tonic_prost_build::configure()
+        .build_client(true)
+        .build_server(true)
+        .compile_fds(plugin)?;
+    for p in PROTOS.iter().chain(PLUGIN_PROTOS) {
         println!("cargo:rerun-if-changed={}", root.join(p).display());
     }
     Ok(())
