@@ -10,8 +10,10 @@
 # that the run closes on nextest's summary (the count of tests actually run),
 # not on a doctest "0 passed" line from crates without doc examples.
 #
-# Integration tests find grpcurl through the GRPCURL environment variable,
-# which this script exports (an already-set GRPCURL is kept).
+# Integration tests find grpcurl through the GRPCURL environment variable and
+# the Python with the SDK's pinned packages (grpcio, pytest, ...) through
+# HUB_PYTHON; this script installs both into .tools/venv and exports them (an
+# already-set variable is kept). Nothing is skipped for want of a tool.
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -23,8 +25,12 @@ bash "${ROOT}/scripts/tools.sh" nextest >/dev/null
 if [[ -z "${GRPCURL:-}" ]]; then
   GRPCURL="$(bash "${ROOT}/scripts/tools.sh" grpcurl)"
 fi
-export GRPCURL
+if [[ -z "${HUB_PYTHON:-}" ]]; then
+  HUB_PYTHON="$(bash "${ROOT}/scripts/tools.sh" python)"
+fi
+export GRPCURL HUB_PYTHON
 say "GRPCURL=${GRPCURL}"
+say "HUB_PYTHON=${HUB_PYTHON}"
 
 status=0
 

@@ -9,7 +9,7 @@ use tonic::metadata::{AsciiMetadataValue, MetadataValue};
 use tonic::transport::Channel;
 use tonic::{Request, Response, Status};
 
-use crate::backoff;
+use crate::backoff::{self, Jitter};
 use crate::error::{Retry, SdkError, classify};
 use crate::pb;
 use crate::requests::{Credit, Debit, Rollback, RollbackTarget};
@@ -68,6 +68,7 @@ pub struct Client {
     inner: SettlementServiceClient<Channel>,
     credential: Option<(&'static str, AsciiMetadataValue)>,
     settings: Settings,
+    jitter: Jitter,
 }
 
 impl Client {
@@ -116,6 +117,7 @@ impl Client {
             inner: SettlementServiceClient::new(channel),
             credential,
             settings: Settings::default(),
+            jitter: Jitter::system(),
         })
     }
 
@@ -135,6 +137,13 @@ impl Client {
     pub fn with_backoff(mut self, base: Duration, max: Duration) -> Client {
         self.settings.backoff_base = base;
         self.settings.backoff_max = max;
+        self
+    }
+
+    /// The same client drawing its backoff jitter from `jitter` (such as
+    /// [`Jitter::seeded`] for reproducible waits).
+    pub fn with_jitter(mut self, jitter: Jitter) -> Client {
+        self.jitter = jitter;
         self
     }
 
@@ -417,7 +426,7 @@ impl Client {
                 self.settings.backoff_base,
                 self.settings.backoff_max,
                 hint,
-                rand::random::<f64>(),
+                self.jitter.draw(),
             );
             if Instant::now() + wait >= deadline {
                 return Err(status.into());

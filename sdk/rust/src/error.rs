@@ -17,6 +17,10 @@ const NOTHING_MOVED: &[&str] = &[
     "JOURNAL_UNAVAILABLE",
 ];
 
+/// ErrorInfo reasons of RESOURCE_EXHAUSTED: the hub refused before any
+/// journal write or provider call, so a retry after its delay is safe.
+const REFUSED_BEFORE_ANYTHING: &[&str] = &["RATE_LIMITED", "PROVIDER_OVERLOADED"];
+
 /// One bad field of a request, from the status's BadRequest details.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct FieldViolation {
@@ -70,7 +74,8 @@ pub enum SdkError {
         /// The hub's message.
         message: String,
     },
-    /// Over a rate or concurrency limit; nothing was sent.
+    /// Over a rate or concurrency limit; nothing was sent. Returned after the
+    /// SDK's retries, or when the hub's delay does not fit the deadline.
     #[error("rate limited ({reason}), retry after {retry_after:?}")]
     RateLimited {
         /// ErrorInfo reason: `RATE_LIMITED` or `PROVIDER_OVERLOADED`.
@@ -133,7 +138,8 @@ pub(crate) enum Retry {
 ///
 /// UNAVAILABLE only when nothing moved: a hub reason in [`NOTHING_MOVED`], or
 /// a transport failure before any response (no ErrorInfo, no response
-/// metadata). ABORTED only with reason `IN_PROGRESS`.
+/// metadata). ABORTED only with reason `IN_PROGRESS`. RESOURCE_EXHAUSTED only
+/// with a reason in [`REFUSED_BEFORE_ANYTHING`].
 pub(crate) fn classify(status: &Status) -> Retry {
     let details = status.get_error_details();
     let reason = details.error_info().as_ref().map(|i| i.reason.as_str());
@@ -142,6 +148,9 @@ pub(crate) fn classify(status: &Status) -> Retry {
         (Code::Unavailable, Some(r)) if NOTHING_MOVED.contains(&r) => Retry::After(delay),
         (Code::Unavailable, None) if status.metadata().is_empty() => Retry::After(delay),
         (Code::Aborted, Some("IN_PROGRESS")) => Retry::After(delay),
+        (Code::ResourceExhausted, Some(r)) if REFUSED_BEFORE_ANYTHING.contains(&r) => {
+            Retry::After(delay)
+        }
         _ => Retry::No,
     }
 }
@@ -231,6 +240,10 @@ mod tests {
         );
         assert_eq!(
             classify(&with_reason(Code::ResourceExhausted, "RATE_LIMITED", ms)),
+            Retry::After(ms)
+        );
+        assert_eq!(
+            classify(&with_reason(Code::ResourceExhausted, "SOMETHING_ELSE", ms)),
             Retry::No
         );
         assert_eq!(

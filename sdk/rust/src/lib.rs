@@ -7,9 +7,11 @@
 //!   the caller sets one;
 //! - only provably safe failures are retried, always with the same key:
 //!   UNAVAILABLE when the hub says nothing moved (or the transport failed
-//!   before any answer) and ABORTED while a call with that key is in progress;
-//!   with full-jitter backoff, the hub's RetryInfo delay as a floor, bounded by
-//!   the call's deadline and a maximum number of attempts;
+//!   before any answer), ABORTED while a call with that key is in progress,
+//!   and RESOURCE_EXHAUSTED rate and concurrency limits (refused before
+//!   anything was recorded); with full-jitter backoff (randomness from a
+//!   [`Jitter`] source), the hub's RetryInfo delay as a floor, bounded by the
+//!   call's deadline and a maximum number of attempts;
 //! - a PENDING answer can be resolved with [`Client::wait_final`];
 //! - failures are a typed [`SdkError`] carrying the ErrorInfo reason, the
 //!   RetryInfo delay and BadRequest field violations.
@@ -39,6 +41,7 @@ mod client;
 mod error;
 mod requests;
 
+pub use backoff::Jitter;
 pub use client::{Auth, Client, Settings};
 pub use error::{FieldViolation, SdkError};
 pub use requests::{Credit, Debit, Movement, Rollback, RollbackTarget, money};

@@ -7,10 +7,15 @@ mod common;
 
 use std::time::Duration;
 
-use common::{PROVIDER, TestHub, config_with, hmac_provider, journal_path, sandbox, sandbox_on};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU32, Ordering};
+
+use common::{
+    PROVIDER, TestHub, config_toml, config_with, hmac_provider, journal_path, sandbox, sandbox_on,
+};
 use sandbox_json_hmac::{Fault, FaultKind};
 use settlement_sdk::pb::{self, TransactionState};
-use settlement_sdk::{Auth, Client, Credit, Debit, Rollback, SdkError, money};
+use settlement_sdk::{Auth, Client, Credit, Debit, Jitter, Rollback, SdkError, money};
 
 const FAST_RESOLVER: &str = "[resolver]\npoll_interval = \"50ms\"\nbackoff_base = \"20ms\"\nbackoff_max = \"100ms\"\nmax_attempts = 4\nsettle_after = \"500ms\"";
 
@@ -310,5 +315,107 @@ async fn each_error_type_carries_its_details() {
         Client::connect(endpoint, Auth::ApiKey("line\nbreak".into())).await,
         Err(SdkError::InvalidCredentials)
     ));
+    hub.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_rate_limit_is_waited_out_and_retried_with_the_same_key() {
+    let sb = sandbox().await;
+    let (_dir, path) = journal_path();
+    let hub = TestHub::start_with(config_toml(
+        &path,
+        &hmac_provider(PROVIDER, sb.addr(), ""),
+        &format!(
+            "[partners.lim]\nproviders = [\"{PROVIDER}\"]\n[partners.lim.rate]\nper_second = 1\nburst = 1\n"
+        ),
+    ))
+    .await;
+    // Count the backoff draws: one per retry.
+    let draws = Arc::new(AtomicU32::new(0));
+    let counted = draws.clone();
+    let c = sdk(&hub, "lim").await.with_jitter(Jitter::from_fn(move || {
+        counted.fetch_add(1, Ordering::SeqCst);
+        0.5
+    }));
+
+    // Without retries the second call in the same second is refused.
+    let once = c.clone().with_max_attempts(1);
+    once.get_balance(PROVIDER, "acc-1", "EUR").await.unwrap();
+    let err = once
+        .get_balance(PROVIDER, "acc-1", "EUR")
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(err, SdkError::RateLimited { ref reason, retry_after: Some(d) } if reason == "RATE_LIMITED" && !d.is_zero()),
+        "{err:?}"
+    );
+    assert_eq!(
+        draws.load(Ordering::SeqCst),
+        0,
+        "a single attempt draws nothing"
+    );
+
+    // With retries, both debits go through, each sent once.
+    let a = c
+        .debit(Debit::new(PROVIDER, "acc-1", money("EUR", 100)))
+        .await
+        .unwrap();
+    let b = c
+        .debit(Debit::new(PROVIDER, "acc-1", money("EUR", 200)))
+        .await
+        .unwrap();
+    assert!(
+        draws.load(Ordering::SeqCst) >= 1,
+        "a refused attempt was retried"
+    );
+    for tx in [&a, &b] {
+        assert_eq!(tx.state(), TransactionState::Settled);
+        assert_eq!(sb.requests_for(&tx.transaction_id), 1);
+    }
+    assert_eq!(sb.balance("acc-1"), Some(100_000 - 300));
+    hub.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_duplicate_in_flight_is_in_progress_and_moves_nothing() {
+    let sb = sandbox().await;
+    sb.set_fault(
+        Fault::new(FaultKind::Latency(Duration::from_millis(1500)))
+            .on_path("/v1/debit")
+            .times(1),
+    );
+    let (_dir, path) = journal_path();
+    let hub = TestHub::start(path, sb.addr()).await;
+    let c = sdk(&hub, "p1").await;
+    let debit = || Debit::new(PROVIDER, "acc-1", money("EUR", 400)).idempotency_key("slow-1");
+
+    let leader = tokio::spawn({
+        let c = c.clone();
+        async move { c.debit(debit()).await }
+    });
+    // Once the hub has journaled the leader's call...
+    while c.get_transaction_by_key("slow-1").await.is_err() {
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    // ...the same key is held until the duplicate's deadline, then refused
+    // as in progress (too late to retry within that deadline).
+    let err = c
+        .clone()
+        .with_deadline(Duration::from_millis(600))
+        .debit(debit())
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(err, SdkError::InProgress { retry_after: Some(d) } if !d.is_zero()),
+        "{err:?}"
+    );
+
+    let tx = leader.await.unwrap().unwrap();
+    assert_eq!(tx.state(), TransactionState::Settled);
+    let replay = c.debit(debit()).await.unwrap();
+    assert!(replay.replay);
+    assert_eq!(replay.transaction_id, tx.transaction_id);
+    assert_eq!(sb.requests_for(&tx.transaction_id), 1, "sent once");
+    assert_eq!(sb.balance("acc-1"), Some(100_000 - 400));
     hub.stop().await;
 }
