@@ -42,6 +42,21 @@ fn python() -> PathBuf {
     String::from_utf8(out.stdout).unwrap().trim().into()
 }
 
+/// A json-hmac sandbox with its `/control` surface on, which the suite uses
+/// to seed accounts, switch faults and count requests.
+async fn controlled_sandbox(listener: TcpListener) -> Sandbox {
+    Sandbox::start(
+        listener,
+        SandboxConfig {
+            secret: SECRET.into(),
+            operator: "hub".into(),
+            control: true,
+        },
+    )
+    .await
+    .unwrap()
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_python_sdk_passes_its_suite_against_a_live_hub() {
     let python = python();
@@ -68,16 +83,7 @@ async fn the_python_sdk_passes_its_suite_against_a_live_hub() {
         String::from_utf8_lossy(&out.stderr)
     );
 
-    let sandbox = Sandbox::start(
-        TcpListener::bind("127.0.0.1:0").await.unwrap(),
-        SandboxConfig {
-            secret: SECRET.into(),
-            operator: "hub".into(),
-            control: true,
-        },
-    )
-    .await
-    .unwrap();
+    let sandbox = controlled_sandbox(TcpListener::bind("127.0.0.1:0").await.unwrap()).await;
     // A second provider, `late`, is down until the suite flips a switch (a
     // connection to `switch`); then a sandbox starts on its reserved port.
     let late_addr = {
@@ -88,16 +94,7 @@ async fn the_python_sdk_passes_its_suite_against_a_live_hub() {
     let switch_addr = switch.local_addr().unwrap();
     let late = tokio::spawn(async move {
         let (mut conn, _) = switch.accept().await.unwrap();
-        let sb = Sandbox::start(
-            TcpListener::bind(late_addr).await.unwrap(),
-            SandboxConfig {
-                secret: SECRET.into(),
-                operator: "hub".into(),
-                control: true,
-            },
-        )
-        .await
-        .unwrap();
+        let sb = controlled_sandbox(TcpListener::bind(late_addr).await.unwrap()).await;
         sb.seed("acc-late", "EUR", 100_000);
         tokio::io::AsyncWriteExt::write_all(&mut conn, b"up\n")
             .await

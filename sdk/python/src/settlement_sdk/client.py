@@ -145,14 +145,9 @@ class Client:
         The idempotency key is a fresh UUIDv7 unless given; safe retries reuse
         it. The answer may be PENDING (see :meth:`wait_final`).
         """
-        req = pb.DebitRequest(
-            idempotency_key=idempotency_key or new_idempotency_key(),
-            provider=provider,
-            account=account,
-            amount=amount,
-            reference=reference,
+        return self._move(
+            self._stub.Debit, pb.DebitRequest, provider, account, amount, reference, idempotency_key
         )
-        return self._transaction(self._call(self._stub.Debit, req))
 
     def credit(
         self,
@@ -165,14 +160,9 @@ class Client:
     ) -> pb.Transaction:
         """Gives ``amount`` to ``account`` at ``provider``, with the same key
         rules as :meth:`debit`."""
-        req = pb.CreditRequest(
-            idempotency_key=idempotency_key or new_idempotency_key(),
-            provider=provider,
-            account=account,
-            amount=amount,
-            reference=reference,
+        return self._move(
+            self._stub.Credit, pb.CreditRequest, provider, account, amount, reference, idempotency_key
         )
-        return self._transaction(self._call(self._stub.Credit, req))
 
     def rollback(
         self,
@@ -197,6 +187,17 @@ class Client:
         else:
             req.original_idempotency_key = original_idempotency_key or ""
         return self._transaction(self._call(self._stub.Rollback, req))
+
+    def _move(self, rpc, request_type, provider, account, amount, reference, key):  # type: ignore[no-untyped-def]
+        """A debit or credit: the two requests have the same fields."""
+        req = request_type(
+            idempotency_key=key or new_idempotency_key(),
+            provider=provider,
+            account=account,
+            amount=amount,
+            reference=reference,
+        )
+        return self._transaction(self._call(rpc, req))
 
     # Reads.
 
