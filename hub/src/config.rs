@@ -246,7 +246,8 @@ pub struct JournalConfig {
 /// factory validates.
 #[derive(Debug, Clone, Deserialize, Serialize)]
 pub struct ProviderConfig {
-    /// The dialect its adapter speaks (`json-hmac`, `json-rsa`, `form-md5`).
+    /// The dialect its adapter speaks (`json-hmac`, `json-rsa`, `form-md5`),
+    /// or `plugin` for an out-of-process adapter plugin.
     pub dialect: String,
     /// Longest a single provider call may take before its outcome is
     /// Unknown; the adapter's default when absent.

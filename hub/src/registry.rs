@@ -20,12 +20,14 @@ pub struct Registry {
 }
 
 impl Registry {
-    /// The built-in dialects, and [`echo`](crate::echo) for benchmarks.
+    /// The built-in dialects, out-of-process adapter plugins (`plugin`), and
+    /// [`echo`](crate::echo) for benchmarks.
     pub fn builtin() -> Self {
         Self::with(vec![
             Box::new(adapter_json_hmac::Factory),
             Box::new(adapter_json_rsa::Factory),
             Box::new(adapter_form_md5::Factory),
+            Box::new(adapter_plugin::Factory),
             Box::new(crate::echo::Factory),
         ])
     }
