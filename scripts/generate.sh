@@ -61,6 +61,8 @@ generate() {
 status=0
 generate sdk/python/src/settlement_sdk/_pb settlement_sdk._pb \
   settlement/v1/settlement.proto || status=1
+generate adapters/plugins/python-json-hmac/json_hmac_plugin/_pb json_hmac_plugin._pb \
+  adapter/v1/adapter.proto || status=1
 
 if ${check} && [[ ${status} -eq 0 ]]; then
   echo "generated code is up to date"
