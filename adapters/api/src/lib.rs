@@ -6,6 +6,7 @@
 //! out on their own and never decide what the partner sees. The hub wraps
 //! them in deadlines, retries and breakers, and journals what they report.
 
+pub mod exchange;
 mod money;
 
 pub use money::{Currency, Money, MoneyError};

@@ -16,10 +16,16 @@
 //!
 //! There is no timeout here: the hub applies deadlines by dropping the
 //! future, which cancels the exchange.
+//!
+//! While a [recorder](adapter_api::exchange) listens, every exchange is
+//! recorded, redacted by the adapter's [`Redaction`]: a complete reply, a
+//! failure, or (when the future is dropped first) an abandoned request.
 
 use std::fmt;
-use std::time::Duration;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
 
+use adapter_api::exchange::{self, Exchange, ExchangeReply, Message};
 use adapter_api::{AdapterError, BoxError, Outcome};
 use bytes::Bytes;
 use http::{HeaderMap, Method, Request, Uri};
@@ -30,6 +36,7 @@ use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::{TokioExecutor, TokioTimer};
 use rustls::RootCertStore;
 
+use crate::redact::Redaction;
 use crate::tls::{self, CaFileError, Trust};
 
 /// The largest reply body [`Transport::new`] reads, in bytes (64 KiB).
@@ -145,6 +152,7 @@ impl std::error::Error for TransportError {
 pub struct Transport {
     client: Client<HttpsConnector<HttpConnector>, Full<Bytes>>,
     reply_limit: usize,
+    redaction: Arc<Redaction>,
 }
 
 impl Default for Transport {
@@ -203,7 +211,20 @@ impl Transport {
         Self {
             client,
             reply_limit: limit,
+            redaction: Arc::new(Redaction::new()),
         }
+    }
+
+    /// The same transport, redacting recorded exchanges with `redaction`
+    /// (by default only the headers every dialect hides).
+    pub fn with_redaction(mut self, redaction: Redaction) -> Self {
+        self.redaction = Arc::new(redaction);
+        self
+    }
+
+    /// What recorded exchanges hide.
+    pub fn redaction(&self) -> &Redaction {
+        &self.redaction
     }
 
     /// The largest reply body read, in bytes.
@@ -220,7 +241,32 @@ impl Transport {
     /// [`TransportError::Connect`] when no connection could be made,
     /// [`TransportError::AfterSend`] when the exchange failed after that,
     /// [`TransportError::TooLarge`] when the body is over the limit.
+    ///
+    /// While a recorder listens ([`adapter_api::exchange::scope`]), the
+    /// exchange is recorded, redacted, when it ends, fails or is dropped.
     pub async fn post(
+        &self,
+        uri: &Uri,
+        headers: HeaderMap,
+        body: Bytes,
+    ) -> Result<RawReply, TransportError> {
+        if !exchange::is_recording() {
+            return self.send(uri, headers, body).await;
+        }
+        let mut pending = Pending {
+            redaction: self.redaction.clone(),
+            url: logged_url(uri),
+            headers: headers.clone(),
+            body: body.clone(),
+            started: Instant::now(),
+            done: false,
+        };
+        let result = self.send(uri, headers, body).await;
+        pending.finish(&result);
+        result
+    }
+
+    async fn send(
         &self,
         uri: &Uri,
         headers: HeaderMap,
@@ -261,6 +307,94 @@ impl Transport {
             body,
         })
     }
+}
+
+/// `scheme://authority/path` of `uri`: a query could carry credentials.
+fn logged_url(uri: &Uri) -> String {
+    let mut url = String::new();
+    if let Some(scheme) = uri.scheme_str() {
+        url.push_str(scheme);
+        url.push_str("://");
+    }
+    if let Some(authority) = uri.authority() {
+        url.push_str(authority.as_str());
+    }
+    url.push_str(uri.path());
+    url
+}
+
+fn content_type(headers: &HeaderMap) -> Option<&str> {
+    headers
+        .get(http::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+}
+
+/// An exchange being made while a recorder listens: recorded once, when
+/// it ends ([`Pending::finish`]) or, if its future is dropped first, as
+/// abandoned.
+struct Pending {
+    redaction: Arc<Redaction>,
+    url: String,
+    headers: HeaderMap,
+    body: Bytes,
+    started: Instant,
+    done: bool,
+}
+
+impl Pending {
+    fn finish(&mut self, result: &Result<RawReply, TransportError>) {
+        let reply = match result {
+            Ok(reply) => ExchangeReply::Received {
+                status: reply.status,
+                message: Message {
+                    headers: self.redaction.headers(&reply.headers),
+                    body: self
+                        .redaction
+                        .body(content_type(&reply.headers), &reply.body),
+                },
+            },
+            Err(error) => ExchangeReply::Failed {
+                error: error_chain(error),
+                maybe_sent: !error.nothing_sent(),
+            },
+        };
+        self.record(reply);
+    }
+
+    fn record(&mut self, reply: ExchangeReply) {
+        self.done = true;
+        exchange::record(Exchange {
+            method: Method::POST.to_string(),
+            url: std::mem::take(&mut self.url),
+            request: Message {
+                headers: self.redaction.headers(&self.headers),
+                body: self.redaction.body(content_type(&self.headers), &self.body),
+            },
+            reply,
+            latency: self.started.elapsed(),
+        });
+    }
+}
+
+impl Drop for Pending {
+    fn drop(&mut self) {
+        if !self.done {
+            self.record(ExchangeReply::Abandoned);
+        }
+    }
+}
+
+/// An error and its causes, `: `-separated. Transport errors name
+/// connections and protocol failures, never header values or bodies.
+fn error_chain(error: &TransportError) -> String {
+    let mut text = error.to_string();
+    let mut source = std::error::Error::source(error);
+    while let Some(cause) = source {
+        text.push_str(": ");
+        text.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    text
 }
 
 #[cfg(test)]

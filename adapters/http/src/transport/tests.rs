@@ -380,3 +380,145 @@ fn bad_ca_files_are_refused_naming_ca_file() {
         assert_eq!(error.to_string(), format!("ca_file: {reason}"));
     }
 }
+
+/// Keeps what the transport records.
+#[derive(Default)]
+struct Keep(std::sync::Mutex<Vec<Exchange>>);
+
+impl exchange::Recorder for Keep {
+    fn record(&self, exchange: Exchange) {
+        self.0.lock().unwrap().push(exchange);
+    }
+}
+
+impl Keep {
+    fn taken(&self) -> Vec<Exchange> {
+        std::mem::take(&mut *self.0.lock().unwrap())
+    }
+}
+
+fn signing_redaction() -> Redaction {
+    Redaction::new()
+        .header(HeaderName::from_static("x-signature"))
+        .field("sign")
+}
+
+#[tokio::test]
+async fn a_recorded_exchange_is_redacted_both_ways() {
+    let (base, server) = one_shot(Script::Reply(reply(
+        "402 Payment Required",
+        "X-Signature: reply-sig\r\nContent-Type: application/json\r\n",
+        br#"{"code":"INSUFFICIENT_FUNDS","sign":"reply-sign"}"#,
+    )))
+    .await;
+    let transport = Transport::new().with_redaction(signing_redaction());
+    let mut request_headers = HeaderMap::new();
+    request_headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    request_headers.insert(
+        HeaderName::from_static("x-signature"),
+        HeaderValue::from_static("request-sig"),
+    );
+    let keep = Arc::new(Keep::default());
+    let got = exchange::scope(
+        keep.clone(),
+        transport.post(
+            &uri(&base, "/v1/debit?token=t0k3n"),
+            request_headers,
+            Bytes::from_static(br#"{"amount":250,"sign":"request-sign"}"#),
+        ),
+    )
+    .await
+    .unwrap();
+    // What the caller gets is untouched.
+    assert_eq!(got.headers["x-signature"], "reply-sig");
+    server.await.unwrap();
+
+    let [logged] = &keep.taken()[..] else {
+        panic!("one exchange expected");
+    };
+    assert_eq!(logged.method, "POST");
+    assert_eq!(logged.url, format!("{base}/v1/debit"), "no query");
+    assert_eq!(
+        logged.request.body.text,
+        r#"{"amount":250,"sign":"[redacted]"}"#
+    );
+    assert!(
+        logged
+            .request
+            .headers
+            .contains(&("x-signature".into(), "[redacted]".into()))
+    );
+    let ExchangeReply::Received { status, message } = &logged.reply else {
+        panic!("{:?}", logged.reply);
+    };
+    assert_eq!(*status, 402);
+    assert_eq!(
+        message.body.text,
+        r#"{"code":"INSUFFICIENT_FUNDS","sign":"[redacted]"}"#
+    );
+    let shown = format!("{logged:?}");
+    for secret in [
+        "reply-sig",
+        "request-sig",
+        "reply-sign",
+        "request-sign",
+        "t0k3n",
+    ] {
+        assert!(!shown.contains(secret), "{secret} in {shown}");
+    }
+}
+
+#[tokio::test]
+async fn failures_and_abandoned_exchanges_are_recorded_too() {
+    let keep = Arc::new(Keep::default());
+    let transport = Transport::new().with_redaction(signing_redaction());
+
+    // Refused: nothing sent.
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let refused = format!("http://{}", listener.local_addr().unwrap());
+    drop(listener);
+    let target = uri(&refused, "/");
+    let post = transport.post(&target, headers(), Bytes::from_static(b"a"));
+    assert!(exchange::scope(keep.clone(), post).await.is_err());
+
+    // Closed after the request: maybe sent.
+    let (base, server) = one_shot(Script::Close).await;
+    let target = uri(&base, "/");
+    let post = transport.post(&target, headers(), Bytes::from_static(b"b"));
+    assert!(exchange::scope(keep.clone(), post).await.is_err());
+    server.await.unwrap();
+
+    // Never answered: the caller gives up and drops the exchange.
+    let silent = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", silent.local_addr().unwrap());
+    let target = uri(&base, "/");
+    let post = transport.post(&target, headers(), Bytes::from_static(b"c"));
+    let wait = Duration::from_millis(100);
+    let cut = tokio::time::timeout(wait, exchange::scope(keep.clone(), post)).await;
+    assert!(cut.is_err());
+
+    let logged = keep.taken();
+    let replies: Vec<_> = logged.iter().map(|e| &e.reply).collect();
+    assert!(
+        matches!(replies[0], ExchangeReply::Failed { maybe_sent: false, error } if error.starts_with("could not connect")),
+        "{replies:?}"
+    );
+    assert!(
+        matches!(
+            replies[1],
+            ExchangeReply::Failed {
+                maybe_sent: true,
+                ..
+            }
+        ),
+        "{replies:?}"
+    );
+    assert_eq!(replies[2], &ExchangeReply::Abandoned);
+    assert!(logged[2].latency >= wait, "{:?}", logged[2].latency);
+    let bodies: Vec<_> = logged
+        .iter()
+        .map(|e| e.request.body.text.as_str())
+        .collect();
+    assert_eq!(bodies, ["a", "b", "c"]);
+    drop(silent);
+}
