@@ -45,7 +45,7 @@ use adapter_api::{
     Adapter, AdapterError, BalanceRequest, BoxError, Capabilities, Descriptor, DuplicateHabit,
     Money, MoneyRequest, Outcome, RollbackRequest, UnknownRollbackHabit,
 };
-use adapter_http::{RawReply, Transport, TransportError, Trust};
+use adapter_http::{RawReply, Redaction, Transport, TransportError, Trust};
 use http::header::{CONTENT_TYPE, HeaderMap, HeaderValue};
 
 pub use config::{ConfigError, FormMd5Config};
@@ -136,7 +136,8 @@ impl FormMd5Adapter {
         }
         config::check_provider_id(&config.provider_id)?;
         let transport = Transport::with_trust(Trust::from_ca_file(config.ca_file.as_deref()))
-            .map_err(ConfigError::CaFile)?;
+            .map_err(ConfigError::CaFile)?
+            .with_redaction(exchange_redaction(&config.secret));
         Ok(Self {
             endpoints,
             credentials: Credentials::new(config.provider_id, config.secret),
@@ -153,6 +154,14 @@ impl FormMd5Adapter {
         let uri = self.endpoints.uri(wire.endpoint);
         self.transport.post(uri, headers, wire.body).await
     }
+}
+
+/// What this dialect's logged exchanges hide: the `hash` form parameter
+/// (an MD5 over the parameters and the shared secret, which would let the
+/// secret be searched for offline), and the secret itself wherever it
+/// might show. Every other parameter is kept as sent.
+pub fn exchange_redaction(secret: &str) -> Redaction {
+    Redaction::new().field("hash").secret(secret)
 }
 
 /// The dialect's error for a reply body over the transport's limit.

@@ -33,7 +33,7 @@ use adapter_api::{
     Adapter, AdapterError, BalanceRequest, BoxError, Capabilities, Descriptor, DuplicateHabit,
     Money, MoneyRequest, Outcome, RollbackRequest, StatusRequest, TxStatus, UnknownRollbackHabit,
 };
-use adapter_http::{RawReply, Transport, TransportError, Trust};
+use adapter_http::{RawReply, Redaction, Transport, TransportError, Trust};
 use http::header::{CONTENT_TYPE, HeaderMap, HeaderName, HeaderValue};
 
 pub use config::{ConfigError, JsonHmacConfig};
@@ -102,7 +102,8 @@ impl JsonHmacAdapter {
         let operator =
             HeaderValue::from_str(&config.operator).map_err(|_| ConfigError::OperatorInvalid)?;
         let transport = Transport::with_trust(Trust::from_ca_file(config.ca_file.as_deref()))
-            .map_err(ConfigError::CaFile)?;
+            .map_err(ConfigError::CaFile)?
+            .with_redaction(exchange_redaction(&config.secret));
         Ok(Self {
             endpoints,
             signer,
@@ -122,6 +123,13 @@ impl JsonHmacAdapter {
         let uri = self.endpoints.uri(wire.endpoint);
         self.transport.post(uri, headers, wire.body).await
     }
+}
+
+/// What this dialect's logged exchanges hide: the `X-Signature` header
+/// (an HMAC of the body under the shared secret), and the secret itself
+/// wherever it might show. Bodies carry no secret; they are kept whole.
+pub fn exchange_redaction(secret: &str) -> Redaction {
+    Redaction::new().header(X_SIGNATURE).secret(secret)
 }
 
 /// The dialect's error for a reply body over the transport's limit.

@@ -42,7 +42,7 @@ use adapter_api::{
     Money, MoneyRequest, Outcome, RollbackRequest, SettingsError, StatusRequest, TxStatus,
     UnknownRollbackHabit,
 };
-use adapter_http::{RawReply, Transport, TransportError, Trust};
+use adapter_http::{RawReply, Redaction, Transport, TransportError, Trust};
 use http::header::{CONTENT_TYPE, HeaderMap, HeaderName, HeaderValue};
 
 pub use config::{ConfigError, JsonRsaConfig};
@@ -115,7 +115,8 @@ impl JsonRsaAdapter {
         let verifier = Verifier::from_pem_file(&config.provider_public_key_file)
             .map_err(ConfigError::ProviderPublicKey)?;
         let transport = Transport::with_trust(Trust::from_ca_file(config.ca_file.as_deref()))
-            .map_err(ConfigError::CaFile)?;
+            .map_err(ConfigError::CaFile)?
+            .with_redaction(exchange_redaction());
         Ok(Self {
             endpoints,
             signer,
@@ -163,6 +164,13 @@ fn as_wire(reply: &RawReply) -> WireReply<'_> {
         signature,
         body: &reply.body,
     }
+}
+
+/// What this dialect's logged exchanges hide: the `X-Signature` header of
+/// requests and replies (RSA signatures of the bodies). The keys never
+/// travel; bodies carry no secret and are kept whole.
+pub fn exchange_redaction() -> Redaction {
+    Redaction::new().header(X_SIGNATURE)
 }
 
 /// The dialect's error for a reply body over the transport's limit.
