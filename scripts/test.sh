@@ -12,7 +12,8 @@
 #
 # Integration tests find grpcurl through the GRPCURL environment variable and
 # the Python with the SDK's pinned packages (grpcio, pytest, ...) through
-# HUB_PYTHON; this script installs both into .tools/venv and exports them (an
+# HUB_PYTHON (both installed into .tools/venv), and promtool (Debian package
+# prometheus) through HUB_PROMTOOL; this script installs and exports them (an
 # already-set variable is kept). Nothing is skipped for want of a tool.
 set -euo pipefail
 
@@ -28,9 +29,13 @@ fi
 if [[ -z "${HUB_PYTHON:-}" ]]; then
   HUB_PYTHON="$(bash "${ROOT}/scripts/tools.sh" python)"
 fi
-export GRPCURL HUB_PYTHON
+if [[ -z "${HUB_PROMTOOL:-}" ]]; then
+  HUB_PROMTOOL="$(bash "${ROOT}/scripts/tools.sh" promtool)"
+fi
+export GRPCURL HUB_PYTHON HUB_PROMTOOL
 say "GRPCURL=${GRPCURL}"
 say "HUB_PYTHON=${HUB_PYTHON}"
+say "HUB_PROMTOOL=${HUB_PROMTOOL}"
 
 status=0
 

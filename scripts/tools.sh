@@ -7,6 +7,8 @@
 #   scripts/tools.sh python    create .tools/venv with the pinned packages of
 #                              sdk/python/requirements-dev.txt (grpcio, grpcio-tools,
 #                              pytest, ...), print the path of its python
+#   scripts/tools.sh promtool  install promtool (Debian package prometheus, with apt-get;
+#                              needs root) if it is missing, print its path
 #   scripts/tools.sh nextest   install cargo-nextest with `cargo install --locked` if
 #                              `cargo nextest` is missing, print the path of cargo-nextest
 #   scripts/tools.sh all       (default) all of the above, one path per line
@@ -133,6 +135,23 @@ ensure_python() {
   printf '%s\n' "${VENV}/bin/python"
 }
 
+# promtool checks and unit-tests ops/prometheus/hub-rules.yml. Debian ships it
+# in the prometheus package; nothing of the server is started.
+ensure_promtool() {
+  if ! command -v promtool >/dev/null 2>&1; then
+    with_lock
+    if ! command -v promtool >/dev/null 2>&1; then
+      command -v apt-get >/dev/null 2>&1 || die "promtool is missing and apt-get is not available to install it"
+      [[ "$(id -u)" -eq 0 ]] || die "promtool is missing: install the Debian package prometheus (apt-get needs root)"
+      log "installing promtool (apt-get install prometheus)"
+      DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends prometheus >&2 ||
+        { apt-get update -q >&2 && DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends prometheus >&2; } ||
+        die "apt-get install prometheus failed"
+    fi
+  fi
+  command -v promtool
+}
+
 ensure_nextest() {
   if ! cargo nextest --version >/dev/null 2>&1; then
     with_lock
@@ -151,7 +170,8 @@ case "${1:-all}" in
   grpcurl) ensure_grpcurl ;;
   nextest) ensure_nextest ;;
   python) ensure_python ;;
-  all) ensure_buf; ensure_grpcurl; ensure_python; ensure_nextest ;;
-  -h|--help|help) sed -n '2,16p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//' ;;
-  *) die "unknown tool '${1}' (expected: buf, grpcurl, python, nextest, all)" ;;
+  promtool) ensure_promtool ;;
+  all) ensure_buf; ensure_grpcurl; ensure_python; ensure_promtool; ensure_nextest ;;
+  -h|--help|help) sed -n '2,18p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//' ;;
+  *) die "unknown tool '${1}' (expected: buf, grpcurl, python, promtool, nextest, all)" ;;
 esac

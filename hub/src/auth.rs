@@ -364,9 +364,6 @@ impl Authenticator {
             Some(granted) => Arc::new(policy.permissions.intersection(granted).copied().collect()),
             None => policy.permissions.clone(),
         };
-        // Rate limits apply from the first call of an authenticated
-        // partner, before any journal write or provider call.
-        self.limits.check_partner(&id)?;
         Ok(Partner {
             id,
             providers: policy.providers,
@@ -374,6 +371,13 @@ impl Authenticator {
             permissions,
             limits: self.limits.clone(),
         })
+    }
+
+    /// Admits one call of an authenticated partner under its rate limit.
+    /// Applied from the first call, before any journal write or provider
+    /// call.
+    pub fn check_rate(&self, partner: &Partner) -> Result<(), HubError> {
+        self.limits.check_partner(&partner.id)
     }
 
     /// The partner holding API key `key`, if valid and not revoked.
@@ -492,11 +496,19 @@ where
                     certificate_names: &names,
                 };
                 let checked = match layer.auth.authenticate_request(creds).await {
-                    Ok(partner) => match required_permission(req.uri().path()) {
-                        Some(p) if partner.permissions.contains(&p) => Ok(partner),
-                        Some(p) => Err(HubError::PermissionDenied(p)),
-                        None => Err(HubError::PermissionDenied(Permission::Admin)),
-                    },
+                    Ok(partner) => {
+                        if let Some(ctx) = req.extensions().get::<crate::telemetry::CallContext>() {
+                            ctx.set_partner(&partner.id);
+                        }
+                        let path = req.uri().path();
+                        layer.auth.check_rate(&partner).and_then(|()| {
+                            match required_permission(path) {
+                                Some(p) if partner.permissions.contains(&p) => Ok(partner),
+                                Some(p) => Err(HubError::PermissionDenied(p)),
+                                None => Err(HubError::PermissionDenied(Permission::Admin)),
+                            }
+                        })
+                    }
                     Err(e) => Err(e),
                 };
                 match checked {

@@ -34,6 +34,29 @@ pub struct Config {
     /// Partner authentication.
     #[serde(default)]
     pub auth: AuthConfig,
+    /// The Prometheus metrics listener.
+    #[serde(default)]
+    pub metrics: MetricsConfig,
+}
+
+/// Where Prometheus scrapes `GET /metrics`: a plain HTTP listener apart from
+/// the partner port, on loopback unless configured otherwise.
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct MetricsConfig {
+    /// The listener's address (default `127.0.0.1:9464`).
+    pub listen: std::net::SocketAddr,
+    /// Whether `hub serve` opens the listener.
+    pub enabled: bool,
+}
+
+impl Default for MetricsConfig {
+    fn default() -> Self {
+        Self {
+            listen: std::net::SocketAddr::from(([127, 0, 0, 1], 9464)),
+            enabled: true,
+        }
+    }
 }
 
 /// How the resolver works through PENDING transactions: status queries,
@@ -546,6 +569,7 @@ impl Default for Config {
             partners: BTreeMap::new(),
             resolver: ResolverConfig::default(),
             auth: AuthConfig::default(),
+            metrics: MetricsConfig::default(),
         }
     }
 }

@@ -94,6 +94,26 @@ enum Refused {
 }
 
 impl Refused {
+    /// The refusal in `e`, counted in metrics under `provider`.
+    fn counted(e: BoxError, provider: &Provider) -> Self {
+        let refused = Self::from_box(e);
+        let reason = match refused {
+            Refused::CircuitOpen(_) => "circuit_open",
+            Refused::Overloaded => "concurrency_limit",
+            Refused::NoTimeLeft => return refused,
+        };
+        if let Some(endpoint) = provider.endpoints.first() {
+            crate::metrics::get()
+                .provider_rejections
+                .get_or_create(&crate::metrics::RejectionLabels {
+                    provider: endpoint.breaker.provider().to_owned(),
+                    reason: reason.to_owned(),
+                })
+                .inc();
+        }
+        refused
+    }
+
     fn from_box(e: BoxError) -> Self {
         match e.downcast_ref::<CallError>() {
             Some(CallError::CircuitOpen { retry_after }) => Refused::CircuitOpen(*retry_after),
@@ -138,7 +158,7 @@ async fn call(provider: &Provider, op: Operation, answer_by: Instant) -> Result<
             tracing::error!(reply = ?other, "money call got a non-money reply");
             Ok(Outcome::Unknown(adapter_api::AdapterError::Unsupported))
         }
-        Err(e) => Err(Refused::from_box(e)),
+        Err(e) => Err(Refused::counted(e, provider)),
     }
 }
 
@@ -426,11 +446,15 @@ impl Engine {
             }
             Role::Leader(guard) => {
                 let (tx, rx) = tokio::sync::oneshot::channel();
-                self.inner.tasks.spawn(async move {
-                    let result = work.await;
-                    drop(guard);
-                    let _ = tx.send(result);
-                });
+                // The money path outlives the call; its logs keep the call's
+                // request id.
+                self.inner
+                    .tasks
+                    .spawn(tracing::Instrument::in_current_span(async move {
+                        let result = work.await;
+                        drop(guard);
+                        let _ = tx.send(result);
+                    }));
                 match tokio::time::timeout_at(answer_by, rx).await {
                     Ok(Ok(result)) => result,
                     Ok(Err(_)) => Err(HubError::Internal),
@@ -658,7 +682,7 @@ impl Engine {
                     retry_after: None,
                 })
             }
-            Err(e) => Err(Refused::from_box(e).into_error(provider_id)),
+            Err(e) => Err(Refused::counted(e, provider).into_error(provider_id)),
         }
     }
 

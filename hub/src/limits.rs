@@ -69,7 +69,8 @@ impl RateLimits {
     /// Admits one call of `partner`, or says when to come back.
     pub fn check_partner(&self, partner: &PartnerId) -> Result<(), HubError> {
         match self.partners.get(partner) {
-            Some(l) => admit(l, "partner", format!("partner:{partner}")),
+            Some(l) => admit(l, "partner", format!("partner:{partner}"))
+                .inspect_err(|_| count(partner, "partner")),
             None => Ok(()),
         }
     }
@@ -85,10 +86,21 @@ impl RateLimits {
                 l,
                 "partner+provider",
                 format!("partner:{partner}/provider:{provider}"),
-            ),
+            )
+            .inspect_err(|_| count(partner, "provider")),
             None => Ok(()),
         }
     }
+}
+
+fn count(partner: &PartnerId, scope: &str) {
+    crate::metrics::get()
+        .rate_limited
+        .get_or_create(&crate::metrics::RateLabels {
+            partner: partner.to_string(),
+            scope: scope.to_owned(),
+        })
+        .inc();
 }
 
 fn admit(

@@ -132,10 +132,22 @@ async fn serve(config: Config) -> anyhow::Result<()> {
     let listener = tokio::net::TcpListener::bind(config.server.listen)
         .await
         .with_context(|| format!("cannot listen on {}", config.server.listen))?;
-    let hub = Hub::from_config(&config)?;
+    let hub = with_metrics(Hub::from_config(&config)?, &config).await?;
     tracing::info!(addr = %config.server.listen, "hub serving");
     hub.serve(listener, shutdown_signal()).await?;
     Ok(())
+}
+
+/// Opens the metrics listener the configuration asks for.
+async fn with_metrics(hub: Hub, config: &Config) -> anyhow::Result<Hub> {
+    if !config.metrics.enabled {
+        return Ok(hub);
+    }
+    let addr = config.metrics.listen;
+    let listener = tokio::net::TcpListener::bind(addr)
+        .await
+        .with_context(|| format!("cannot listen for metrics on {addr} (metrics.listen)"))?;
+    Ok(hub.with_metrics_listener(listener))
 }
 
 async fn demo() -> anyhow::Result<()> {
@@ -154,9 +166,11 @@ async fn demo() -> anyhow::Result<()> {
         Arc::new(SystemClock),
         Arc::new(hub::resilience::SeededJitter::from_entropy()),
     )?;
+    let hub = with_metrics(hub, &config).await?;
     println!(
-        "hub demo on {} (plaintext)\n  partner: {}\n  api key: {}\n  providers: {} (json-hmac at {}), {} (json-rsa at {}), {} (form-md5 at {})\n  accounts at each: {}\n  journal: {}\n  audit: cargo run -p hub -- --config {} audit",
+        "hub demo on {} (plaintext), metrics on http://{}/metrics\n  partner: {}\n  api key: {}\n  providers: {} (json-hmac at {}), {} (json-rsa at {}), {} (form-md5 at {})\n  accounts at each: {}\n  journal: {}\n  audit: cargo run -p hub -- --config {} audit",
         config.server.listen,
+        config.metrics.listen,
         hub::demo::DEMO_PARTNER,
         hub::demo::DEMO_KEY,
         hub::demo::DEMO_PROVIDER,

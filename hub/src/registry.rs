@@ -79,7 +79,7 @@ impl Registry {
             let endpoint = |label: &'static str, adapter| Endpoint {
                 name: label,
                 breaker: Breaker::new(
-                    Attempt::new(adapter, timeout),
+                    Attempt::new(adapter, timeout).labelled(name, label),
                     format!("{name}/{label}"),
                     &p.breaker,
                     jitter.clone(),

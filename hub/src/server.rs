@@ -28,6 +28,7 @@ use crate::limits::RateLimits;
 use crate::registry::Registry;
 use crate::resilience::{HealthChecker, Jitter, SeededJitter};
 use crate::service::{Settlement, Timing};
+use crate::telemetry::TelemetryLayer;
 use crate::tls::{AcceptOptions, ServerTls, TlsError};
 
 /// The gRPC service name partners call.
@@ -64,6 +65,7 @@ pub struct Hub {
     grace: std::time::Duration,
     server: ServerConfig,
     tls: Option<Arc<ServerTls>>,
+    metrics: Option<TcpListener>,
 }
 
 impl Hub {
@@ -141,8 +143,15 @@ impl Hub {
             authenticator = authenticator.with_jwt(Arc::new(verifier), subjects);
         }
         let auth = Arc::new(authenticator);
+        let engine = Engine::new(journal, providers, clock, jitter, config.resolver.clone());
+        let partner_ids: Vec<PartnerId> = config
+            .partners
+            .keys()
+            .filter_map(|p| PartnerId::parse(p).ok())
+            .collect();
+        crate::metrics::init_series(&engine, &partner_ids);
         Ok(Self {
-            engine: Engine::new(journal, providers, clock, jitter, config.resolver.clone()),
+            engine,
             auth,
             timing: Timing {
                 default_deadline: config.server.default_deadline,
@@ -151,7 +160,15 @@ impl Hub {
             grace: config.server.shutdown_grace,
             server: config.server.clone(),
             tls,
+            metrics: None,
         })
+    }
+
+    /// Also serves Prometheus metrics (`GET /metrics`) on `listener` while
+    /// the hub runs.
+    pub fn with_metrics_listener(mut self, listener: TcpListener) -> Self {
+        self.metrics = Some(listener);
+        self
     }
 
     /// The engine (for tests and tools).
@@ -228,6 +245,10 @@ impl Hub {
         if let Some(tls) = &self.tls {
             background.spawn(tls.clone().watch());
         }
+        // Ends with the other background tasks, at shutdown.
+        if let Some(listener) = self.metrics {
+            background.spawn(crate::metrics::serve(listener, self.engine.clone()));
+        }
         let limits = &self.server;
         tracing::info!(
             tls = self.tls.is_some(),
@@ -258,6 +279,7 @@ impl Hub {
             .max_connection_age(limits.max_connection_age)
             .max_connection_age_grace(limits.max_connection_age_grace)
             .http2_max_pending_accept_reset_streams(Some(limits.max_pending_reset_streams))
+            .layer(TelemetryLayer::new(&[SERVICE_PATH_PREFIX]))
             .layer(AuthLayer::new(self.auth.clone(), SERVICE_PATH_PREFIX))
             .add_service(health_service.max_decoding_message_size(max_message))
             .add_service(reflection_v1.max_decoding_message_size(max_message))

@@ -381,6 +381,7 @@ impl SettlementService for Settlement {
             &r.reference,
             &self.engine,
         )?;
+        crate::telemetry::set_provider(&req, &call.provider);
         partner.may_use(&call.provider)?;
         let call = Transfer {
             daily_limit: partner.amount_allowed(&call.amount)?,
@@ -408,6 +409,7 @@ impl SettlementService for Settlement {
             &r.reference,
             &self.engine,
         )?;
+        crate::telemetry::set_provider(&req, &call.provider);
         partner.may_use(&call.provider)?;
         let call = Transfer {
             daily_limit: partner.amount_allowed(&call.amount)?,
@@ -464,6 +466,7 @@ impl SettlementService for Settlement {
         };
         c.done()?;
         if let Some(p) = &provider {
+            crate::telemetry::set_provider(&req, p);
             partner.may_use(p)?;
         }
         let a = self
@@ -495,6 +498,7 @@ impl SettlementService for Settlement {
             return Err(c.done().err().unwrap_or(HubError::Internal).into());
         };
         c.done()?;
+        crate::telemetry::set_provider(&req, &provider);
         partner.may_use(&provider)?;
         let balance = self
             .engine

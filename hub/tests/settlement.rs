@@ -911,7 +911,15 @@ async fn shutdown_turns_health_off_refuses_new_calls_and_finishes_those_in_fligh
     let mut c = hub.client_with(Some(key.clone())).await;
     let mut late = hub.client_with(Some(key.clone())).await;
     let in_flight = tokio::spawn(async move { c.debit(debit("slow", "acc-1", 10)).await });
-    tokio::time::sleep(Duration::from_millis(200)).await;
+    // Shut down once the call is journaled, so it is surely in flight.
+    let p1 = hub::domain::PartnerId::parse("p1").unwrap();
+    let slow = hub::journal::Lookup::Key(hub::domain::IdempotencyKey::parse("slow").unwrap());
+    for _ in 0..500 {
+        if hub.journal.get(&p1, &slow).await.unwrap().is_some() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
     let journal = hub.journal.clone();
     let stopping = tokio::spawn(hub.stop());
 

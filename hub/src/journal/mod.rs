@@ -171,6 +171,21 @@ pub struct WorkItem {
     pub last_error: Option<String>,
     /// Whether it exhausted its budget and waits for an operator.
     pub dead: bool,
+    /// When it was queued (µs).
+    pub created_us: i64,
+}
+
+/// The size of the resolver's backlog, for metrics and operators.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct QueueStats {
+    /// Work items waiting (dead letters excluded).
+    pub queued: u64,
+    /// When the oldest waiting item was queued (µs), if any waits.
+    pub oldest_queued_us: Option<i64>,
+    /// Dead letters.
+    pub dead: u64,
+    /// Transactions in state PENDING.
+    pub pending: u64,
 }
 
 /// How to look up one transaction.
@@ -301,6 +316,10 @@ pub trait Journal: Send + Sync + 'static {
 
     /// Work items: live ones, dead letters, or both.
     async fn list_work(&self, dead: Option<bool>) -> Result<Vec<WorkItem>, JournalError>;
+
+    /// The resolver's backlog: queue depth, its oldest item, dead letters and
+    /// PENDING transactions, read in one snapshot.
+    async fn queue_stats(&self) -> Result<QueueStats, JournalError>;
 
     /// Puts a dead letter back in the queue, due now; false if there is no
     /// such dead letter.

@@ -17,7 +17,7 @@ use tokio::sync::{broadcast, mpsc, oneshot};
 
 use super::{
     ApiKeyRecord, Begin, Change, Intent, Journal, JournalError, JournalStats, ListFilter, Lookup,
-    Recorded, RollbackBegin, RollbackIntent, RollbackTarget, WorkItem,
+    QueueStats, Recorded, RollbackBegin, RollbackIntent, RollbackTarget, WorkItem,
 };
 use crate::domain::{
     Fingerprint, IdempotencyKey, PartnerId, ProviderId, TransactionId, TxKind, TxRecord, TxState,
@@ -314,8 +314,16 @@ impl Writer {
                     Err(_) => break,
                 }
             }
+            let started = std::time::Instant::now();
             let (committed, changes) = self.commit(&mut batch);
             if committed.is_ok() {
+                let metrics = crate::metrics::get();
+                metrics
+                    .journal_commit_duration
+                    .observe(started.elapsed().as_secs_f64());
+                // A batch holds at most MAX_BATCH jobs: exact as f64.
+                #[allow(clippy::cast_precision_loss)]
+                metrics.journal_batch_size.observe(batch.len() as f64);
                 self.stats.commits.fetch_add(1, Ordering::Relaxed);
                 self.stats
                     .writes
@@ -802,10 +810,11 @@ fn read_work(r: &Row) -> rusqlite::Result<WorkItem> {
         next_at_us: r.get(3)?,
         last_error: r.get(4)?,
         dead: r.get::<_, i64>(5)? != 0,
+        created_us: r.get(6)?,
     })
 }
 
-const WORK_COLUMNS: &str = "tx_id, provider, attempts, next_at_us, last_error, dead";
+const WORK_COLUMNS: &str = "tx_id, provider, attempts, next_at_us, last_error, dead, created_us";
 
 fn read_key(r: &Row) -> rusqlite::Result<ApiKeyRecord> {
     let hash: Vec<u8> = r.get(2)?;
@@ -938,6 +947,35 @@ impl Journal for SqliteJournal {
                 .query_map(params![dead], read_work)?
                 .collect::<Result<Vec<_>, _>>()?;
             Ok(items)
+        })
+        .await
+    }
+
+    async fn queue_stats(&self) -> Result<QueueStats, JournalError> {
+        self.read(|c| {
+            let (queued, oldest, dead) = c
+                .prepare_cached(
+                    "SELECT count(*) FILTER (WHERE dead = 0), \
+                            min(created_us) FILTER (WHERE dead = 0), \
+                            count(*) FILTER (WHERE dead = 1) FROM work_items",
+                )?
+                .query_row([], |r| {
+                    Ok((
+                        r.get::<_, i64>(0)?,
+                        r.get::<_, Option<i64>>(1)?,
+                        r.get::<_, i64>(2)?,
+                    ))
+                })?;
+            let pending: i64 = c
+                .prepare_cached("SELECT count(*) FROM transactions WHERE state = ?1")?
+                .query_row(params![TxState::Pending.code()], |r| r.get(0))?;
+            let count = |n: i64| u64::try_from(n).unwrap_or(0);
+            Ok(QueueStats {
+                queued: count(queued),
+                oldest_queued_us: oldest,
+                dead: count(dead),
+                pending: count(pending),
+            })
         })
         .await
     }

@@ -18,12 +18,24 @@ use super::{BoxError, CallError, Operation, ProviderCall, Reply};
 pub struct Attempt {
     adapter: Arc<dyn Adapter>,
     timeout: Duration,
+    /// Provider and endpoint names, for metrics.
+    labels: Arc<(String, String)>,
 }
 
 impl Attempt {
     /// Calls `adapter`, giving each call at most `timeout`.
     pub fn new(adapter: Arc<dyn Adapter>, timeout: Duration) -> Self {
-        Self { adapter, timeout }
+        Self {
+            adapter,
+            timeout,
+            labels: Arc::default(),
+        }
+    }
+
+    /// The same attempt, counted in metrics under `provider` and `endpoint`.
+    pub fn labelled(mut self, provider: &str, endpoint: &str) -> Self {
+        self.labels = Arc::new((provider.to_owned(), endpoint.to_owned()));
+        self
     }
 
     /// The adapter.
@@ -48,13 +60,15 @@ impl tower::Service<ProviderCall> for Attempt {
     fn call(&mut self, call: ProviderCall) -> Self::Future {
         let adapter = self.adapter.clone();
         let timeout = self.timeout;
+        let labels = self.labels.clone();
         Box::pin(async move {
             // Nothing is sent once the partner's deadline has passed: then
             // nothing can have moved and the caller may say so.
             if Instant::now() >= call.answer_by {
                 return Err(CallError::NoTimeLeft.into());
             }
-            Ok(match &call.op {
+            let started = Instant::now();
+            let reply = match &call.op {
                 Operation::Transfer(r) => Reply::Moved(
                     tokio::time::timeout(timeout, adapter.transfer(r))
                         .await
@@ -75,7 +89,45 @@ impl tower::Service<ProviderCall> for Attempt {
                         .await
                         .unwrap_or_else(|_| TxStatus::Unknown(timed_out())),
                 ),
-            })
+            };
+            observe(&labels, &call.op, &reply, started.elapsed());
+            Ok(reply)
         })
     }
+}
+
+/// Counts one attempt by outcome class and records its latency.
+fn observe(labels: &(String, String), op: &Operation, reply: &Reply, elapsed: Duration) {
+    let operation = match op {
+        Operation::Transfer(_) => "transfer",
+        Operation::Rollback(_) => "rollback",
+        Operation::Balance(_) => "balance",
+        Operation::Status(_) => "status",
+    };
+    let outcome = match reply {
+        Reply::Moved(Outcome::Settled(_)) => "settled",
+        Reply::Moved(Outcome::Declined(_)) => "declined",
+        Reply::Moved(Outcome::NotProcessed(_)) => "not_processed",
+        Reply::Moved(Outcome::Unknown(_)) => "unknown",
+        Reply::Balance(Ok(_)) => "answered",
+        Reply::Status(TxStatus::Unknown(_)) | Reply::Balance(Err(_)) => "failed",
+        Reply::Status(_) => "answered",
+    };
+    let (provider, endpoint) = labels;
+    let m = crate::metrics::get();
+    m.provider_attempts
+        .get_or_create(&crate::metrics::OutcomeLabels {
+            provider: provider.clone(),
+            endpoint: endpoint.clone(),
+            operation: operation.to_owned(),
+            outcome: outcome.to_owned(),
+        })
+        .inc();
+    m.provider_attempt_duration
+        .get_or_create(&crate::metrics::AttemptLabels {
+            provider: provider.clone(),
+            endpoint: endpoint.clone(),
+            operation: operation.to_owned(),
+        })
+        .observe(elapsed.as_secs_f64());
 }

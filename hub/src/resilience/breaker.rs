@@ -86,6 +86,22 @@ struct Tracker {
     opened_at: Mutex<Option<Instant>>,
     last_open_us: Arc<AtomicU64>,
     opened: AtomicU64,
+    /// The provider and endpoint, for the transitions metric.
+    provider: String,
+    endpoint: String,
+}
+
+impl Tracker {
+    fn transition(&self, to: &str) {
+        crate::metrics::get()
+            .breaker_transitions
+            .get_or_create(&crate::metrics::TransitionLabels {
+                provider: self.provider.clone(),
+                endpoint: self.endpoint.clone(),
+                to: to.to_owned(),
+            })
+            .inc();
+    }
 }
 
 struct Instr(Arc<Tracker>);
@@ -99,16 +115,33 @@ impl failsafe::Instrument for Instr {
         if let Ok(mut at) = self.0.opened_at.lock() {
             *at = Some(Instant::now());
         }
+        self.0.transition("open");
     }
 
     fn on_half_open(&self) {
         self.0.state.store(2, Ordering::Release);
+        self.0.transition("half_open");
     }
 
     fn on_closed(&self) {
         self.0.state.store(0, Ordering::Release);
+        self.0.transition("closed");
     }
 }
+
+/// An operator's override of a breaker, for maintenance.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Forced {
+    /// No override: the breaker follows its policy.
+    No,
+    /// Held open: every call fails fast, nothing reaches the provider.
+    Open,
+    /// Held closed: every call goes through, whatever the policy says.
+    Closed,
+}
+
+/// What a call refused by a breaker held open is told to wait.
+const FORCED_OPEN_RETRY: Duration = Duration::from_secs(5);
 
 struct Shared {
     machine: failsafe::StateMachine<Policy, Instr>,
@@ -116,6 +149,8 @@ struct Shared {
     backoff_template: OpenBackoff,
     tracker: Arc<Tracker>,
     probe_out: AtomicBool,
+    /// 0: no override, 1: held open, 2: held closed.
+    forced: AtomicU8,
     label: String,
 }
 
@@ -135,9 +170,15 @@ impl<S: Clone> Clone for Breaker<S> {
 }
 
 impl<S> Breaker<S> {
-    /// A breaker named `label` (for logs) over `inner`.
+    /// A breaker named `label` (`provider/endpoint`, for logs and metrics)
+    /// over `inner`.
     pub fn new(inner: S, label: String, config: &BreakerConfig, jitter: Arc<dyn Jitter>) -> Self {
-        let tracker = Arc::new(Tracker::default());
+        let (provider, endpoint) = label.split_once('/').unwrap_or((&label, ""));
+        let tracker = Arc::new(Tracker {
+            provider: provider.to_owned(),
+            endpoint: endpoint.to_owned(),
+            ..Tracker::default()
+        });
         let backoff = Self::backoff(config, jitter, &tracker);
         let backoff_template = backoff.clone();
         let policy = consecutive_failures(config.consecutive_failures, backoff.clone()).or_else(
@@ -156,6 +197,7 @@ impl<S> Breaker<S> {
                 backoff_template,
                 tracker,
                 probe_out: AtomicBool::new(false),
+                forced: AtomicU8::new(0),
                 label,
             }),
         }
@@ -181,9 +223,46 @@ impl<S> Breaker<S> {
         }
     }
 
-    /// The breaker's state now.
+    /// The breaker's state now, an operator's override included.
     pub fn state(&self) -> BreakerState {
+        match self.forced() {
+            Forced::Open => BreakerState::Open,
+            Forced::Closed => BreakerState::Closed,
+            Forced::No => self.policy_state(),
+        }
+    }
+
+    /// The state its policy alone gives, ignoring any override.
+    pub fn policy_state(&self) -> BreakerState {
         BreakerState::from_u8(self.shared.tracker.state.load(Ordering::Acquire))
+    }
+
+    /// The provider this breaker guards an endpoint of.
+    pub fn provider(&self) -> &str {
+        &self.shared.tracker.provider
+    }
+
+    /// The operator's override, if any.
+    pub fn forced(&self) -> Forced {
+        match self.shared.forced.load(Ordering::Acquire) {
+            1 => Forced::Open,
+            2 => Forced::Closed,
+            _ => Forced::No,
+        }
+    }
+
+    /// Holds the breaker open or closed, or ([`Forced::No`]) hands it back
+    /// to its policy. Results seen while held still feed the policy.
+    pub fn force(&self, forced: Forced) {
+        let v = match forced {
+            Forced::No => 0,
+            Forced::Open => 1,
+            Forced::Closed => 2,
+        };
+        let before = self.shared.forced.swap(v, Ordering::AcqRel);
+        if before != v {
+            tracing::warn!(endpoint = %self.shared.label, ?forced, "breaker override changed");
+        }
     }
 
     /// How many times it has opened.
@@ -199,10 +278,21 @@ impl<S> Breaker<S> {
     /// Asks to call: a permit, or how long until a probe may go.
     fn permit(&self) -> Result<Permit, Duration> {
         let sh = &self.shared;
+        match self.forced() {
+            Forced::Open => return Err(FORCED_OPEN_RETRY),
+            Forced::Closed => {
+                return Ok(Permit {
+                    shared: sh.clone(),
+                    probe: false,
+                    recorded: false,
+                });
+            }
+            Forced::No => {}
+        }
         if !sh.machine.is_call_permitted() {
             return Err(self.retry_after());
         }
-        if self.state() == BreakerState::HalfOpen {
+        if self.policy_state() == BreakerState::HalfOpen {
             if sh
                 .probe_out
                 .compare_exchange(false, true, Ordering::AcqRel, Ordering::Acquire)

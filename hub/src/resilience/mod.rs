@@ -38,7 +38,7 @@ use tower::ServiceBuilder;
 use tower::util::BoxCloneSyncService;
 
 pub use attempt::Attempt;
-pub use breaker::{Breaker, BreakerState};
+pub use breaker::{Breaker, BreakerState, Forced};
 pub use failover::Failover;
 pub use health::{EndpointHealth, HealthChecker};
 pub use retry::RetryPolicy;
@@ -190,7 +190,8 @@ pub fn stack(
         config.retry.budget_min_per_second,
         config.retry.budget_ratio,
     ));
-    let policy = RetryPolicy::new(config.retry.clone(), budget, jitter);
+    let policy =
+        RetryPolicy::new(config.retry.clone(), budget, jitter).labelled(primary.breaker.provider());
     let svc = ServiceBuilder::new()
         .load_shed()
         .concurrency_limit(config.concurrency)

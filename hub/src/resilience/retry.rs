@@ -16,13 +16,40 @@ use tower::retry::budget::{Budget, TpsBudget};
 use super::{BoxError, CallError, Jitter, ProviderCall, Reply, Verdict};
 use crate::config::RetryConfig;
 
-/// Counters of retry decisions, shared by every call of a provider.
+/// Counters of retry decisions, shared by every call of a provider, and
+/// mirrored into the hub's metrics under the provider's name.
 #[derive(Default, Debug)]
 pub struct RetryStats {
     /// Retries made.
     pub retries: AtomicU64,
     /// Retries refused because the budget was spent.
     pub budget_exhausted: AtomicU64,
+    /// The provider, for metrics.
+    provider: String,
+}
+
+impl RetryStats {
+    fn labels(&self) -> crate::metrics::ProviderLabels {
+        crate::metrics::ProviderLabels {
+            provider: self.provider.clone(),
+        }
+    }
+
+    fn retried(&self) {
+        self.retries.fetch_add(1, Ordering::Relaxed);
+        crate::metrics::get()
+            .retries
+            .get_or_create(&self.labels())
+            .inc();
+    }
+
+    fn refused_by_budget(&self) {
+        self.budget_exhausted.fetch_add(1, Ordering::Relaxed);
+        crate::metrics::get()
+            .retry_budget_exhausted
+            .get_or_create(&self.labels())
+            .inc();
+    }
 }
 
 /// The retry policy of one provider (cloned per call).
@@ -46,6 +73,15 @@ impl RetryPolicy {
             stats: Arc::new(RetryStats::default()),
             attempts: 0,
         }
+    }
+
+    /// The same policy, counting its decisions under `provider` in metrics.
+    pub fn labelled(mut self, provider: &str) -> Self {
+        self.stats = Arc::new(RetryStats {
+            provider: provider.to_owned(),
+            ..RetryStats::default()
+        });
+        self
     }
 
     /// The shared counters.
@@ -106,11 +142,11 @@ impl tower::retry::Policy<ProviderCall, Reply, BoxError> for RetryPolicy {
             return None;
         }
         if !self.budget.withdraw() {
-            self.stats.budget_exhausted.fetch_add(1, Ordering::Relaxed);
+            self.stats.refused_by_budget();
             tracing::warn!("retry budget exhausted: not retrying");
             return None;
         }
-        self.stats.retries.fetch_add(1, Ordering::Relaxed);
+        self.stats.retried();
         Some(Box::pin(tokio::time::sleep(wait)))
     }
 

@@ -298,6 +298,46 @@ async fn the_breaker_opens_fails_fast_and_lets_exactly_one_probe_through() {
 }
 
 #[tokio::test]
+async fn an_operator_can_hold_a_breaker_open_or_closed_and_hand_it_back() {
+    let fake =
+        Fake::new(|_| Reply::Moved(Outcome::Unknown(AdapterError::HttpStatus { status: 500 })));
+    let breaker = Breaker::new(
+        fake.clone(),
+        "test/primary".into(),
+        &breaker_config(),
+        Arc::new(SeededJitter::new(9)),
+    );
+    let call = || breaker.clone().oneshot(transfer(Duration::from_secs(5)));
+
+    // Held open: nothing reaches the provider although the policy is closed.
+    breaker.force(Forced::Open);
+    assert_eq!(breaker.state(), BreakerState::Open);
+    assert_eq!(breaker.policy_state(), BreakerState::Closed);
+    let err = call().await.unwrap_err();
+    assert!(matches!(
+        err.downcast_ref::<CallError>(),
+        Some(CallError::CircuitOpen { .. })
+    ));
+    assert_eq!(fake.calls(), 0);
+
+    // Held closed: calls go through even once the policy has opened.
+    breaker.force(Forced::Closed);
+    for _ in 0..5 {
+        call().await.unwrap();
+    }
+    assert_eq!(fake.calls(), 5);
+    assert_eq!(breaker.policy_state(), BreakerState::Open);
+    assert_eq!(breaker.state(), BreakerState::Closed);
+
+    // Handed back: the policy's open state applies again.
+    breaker.force(Forced::No);
+    assert_eq!(breaker.forced(), Forced::No);
+    assert_eq!(breaker.state(), BreakerState::Open);
+    assert!(call().await.is_err());
+    assert_eq!(fake.calls(), 5);
+}
+
+#[tokio::test]
 async fn declines_count_as_successes_for_the_breaker() {
     let fake = Fake::new(|_| {
         Reply::Moved(Outcome::Declined(

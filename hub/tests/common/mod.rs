@@ -123,6 +123,8 @@ pub fn config(journal: PathBuf, sandbox: SocketAddr) -> Config {
 /// A running hub.
 pub struct TestHub {
     pub addr: SocketAddr,
+    /// Where `GET /metrics` answers.
+    pub metrics_addr: SocketAddr,
     pub journal: Arc<SqliteJournal>,
     pub config: Config,
     stop: Option<tokio::sync::oneshot::Sender<()>>,
@@ -147,12 +149,16 @@ impl TestHub {
         .unwrap();
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
+        let metrics = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let metrics_addr = metrics.local_addr().unwrap();
+        let hub = hub.with_metrics_listener(metrics);
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
         let task = tokio::spawn(hub.serve(listener, async {
             let _ = stopped.await;
         }));
         TestHub {
             addr,
+            metrics_addr,
             journal,
             config,
             stop: Some(stop),
