@@ -31,6 +31,9 @@ pub struct Config {
     /// The resolver of unknown outcomes.
     #[serde(default)]
     pub resolver: ResolverConfig,
+    /// The provider exchange log.
+    #[serde(default)]
+    pub exchange_log: crate::exchange_log::ExchangeLogConfig,
     /// Partner authentication.
     #[serde(default)]
     pub auth: AuthConfig,
@@ -568,6 +571,7 @@ impl Default for Config {
             providers: BTreeMap::new(),
             partners: BTreeMap::new(),
             resolver: ResolverConfig::default(),
+            exchange_log: crate::exchange_log::ExchangeLogConfig::default(),
             auth: AuthConfig::default(),
             metrics: MetricsConfig::default(),
         }
@@ -627,6 +631,9 @@ impl Config {
             ));
         }
         self.server
+            .validate()
+            .map_err(|(field, reason)| invalid(field, reason))?;
+        self.exchange_log
             .validate()
             .map_err(|(field, reason)| invalid(field, reason))?;
         for (name, p) in &self.providers {

@@ -21,6 +21,7 @@ pub mod domain;
 pub mod echo;
 pub mod engine;
 pub mod error;
+pub mod exchange_log;
 pub mod journal;
 pub mod jwt;
 pub mod limits;

@@ -65,6 +65,7 @@ pub struct Hub {
     grace: std::time::Duration,
     server: ServerConfig,
     tls: Option<Arc<ServerTls>>,
+    exchange_log: Option<crate::exchange_log::ExchangeLog>,
     metrics: Option<TcpListener>,
 }
 
@@ -92,6 +93,11 @@ impl Hub {
             None => None,
         };
         let providers = Registry::builtin().build(&config.providers, jitter.clone())?;
+        let exchange_log = crate::exchange_log::ExchangeLog::from_config(config, clock.clone())?;
+        let providers = match &exchange_log {
+            Some(log) => log.instrument(providers),
+            None => providers,
+        };
         let mut partners = HashMap::new();
         let mut rates = Vec::new();
         for (name, p) in &config.partners {
@@ -157,6 +163,7 @@ impl Hub {
                 default_deadline: config.server.default_deadline,
                 answer_margin: config.server.answer_margin,
             },
+            exchange_log,
             grace: config.server.shutdown_grace,
             server: config.server.clone(),
             tls,
@@ -174,6 +181,11 @@ impl Hub {
     /// The engine (for tests and tools).
     pub fn engine(&self) -> &Engine {
         &self.engine
+    }
+
+    /// The provider exchange log, unless `exchange_log.enabled` is false.
+    pub fn exchange_log(&self) -> Option<&crate::exchange_log::ExchangeLog> {
+        self.exchange_log.as_ref()
     }
 
     /// Serves on `listener` until `shutdown` completes, then shuts down
@@ -244,6 +256,9 @@ impl Hub {
         background.spawn(report_providers(self.engine.clone(), health.clone()));
         if let Some(tls) = &self.tls {
             background.spawn(tls.clone().watch());
+        }
+        if let Some(log) = &self.exchange_log {
+            background.spawn(log.clone().run_pruner());
         }
         // Ends with the other background tasks, at shutdown.
         if let Some(listener) = self.metrics {
@@ -316,6 +331,10 @@ impl Hub {
         // An attempt cut short here stays queued (leased items are all
         // retried at the next start).
         stop_resolver.cancel();
+        if let Some(log) = &self.exchange_log {
+            // What the last calls sent is written before the hub returns.
+            log.flush().await;
+        }
         resolver.abort();
         let _ = stop_server.send(());
         let served = tokio::time::timeout(CLOSE_GRACE, server).await;
