@@ -3,7 +3,7 @@
 
 use std::path::PathBuf;
 
-const PROTOS: &[&str] = &["settlement/v1/settlement.proto"];
+const PROTOS: &[&str] = &["settlement/v1/settlement.proto", "admin/v1/admin.proto"];
 
 /// The adapter plugin protocol: compiled to Rust, but kept out of the hub's
 /// descriptor set (the hub serves no plugin service, so reflection must not

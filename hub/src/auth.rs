@@ -163,13 +163,7 @@ pub struct NewKey {
 
 /// Creates a fresh random key for `partner`.
 pub fn generate_key(partner: &PartnerId, label: &str, now_us: i64) -> NewKey {
-    let mut rng = rand::rng();
-    let mut id = [0u8; ID_LEN / 2];
-    rng.fill_bytes(&mut id);
-    let mut secret = [0u8; 32];
-    rng.fill_bytes(&mut secret);
-    let id = hex::encode(id);
-    let secret = hex::encode(secret);
+    let (id, secret) = fresh_id_and_secret();
     key_from_parts(partner, label, now_us, &id, &secret)
 }
 
@@ -194,13 +188,28 @@ pub fn key_from_parts(
     }
 }
 
-fn hash_secret(secret: &str) -> [u8; 32] {
+pub(crate) fn hash_secret(secret: &str) -> [u8; 32] {
     Sha256::digest(secret.as_bytes()).into()
 }
 
-/// Splits a presented key into (id, secret) if it is well-formed.
+/// A fresh key id and secret (hex: 64 and 256 random bits).
+pub(crate) fn fresh_id_and_secret() -> (String, String) {
+    let mut rng = rand::rng();
+    let mut id = [0u8; ID_LEN / 2];
+    rng.fill_bytes(&mut id);
+    let mut secret = [0u8; 32];
+    rng.fill_bytes(&mut secret);
+    (hex::encode(id), hex::encode(secret))
+}
+
+/// Splits a presented partner key into (id, secret) if it is well-formed.
 fn parse_key(key: &str) -> Option<(&str, &str)> {
-    let rest = key.strip_prefix(PREFIX)?;
+    parse_prefixed_key(PREFIX, key)
+}
+
+/// Splits `<prefix><16 hex id>_<secret>` into (id, secret) if well-formed.
+pub(crate) fn parse_prefixed_key<'k>(prefix: &str, key: &'k str) -> Option<(&'k str, &'k str)> {
+    let rest = key.strip_prefix(prefix)?;
     if rest.len() <= ID_LEN + 1 || !rest.is_char_boundary(ID_LEN) {
         return None;
     }
@@ -270,6 +279,68 @@ impl Authenticator {
             by_subject: HashMap::new(),
             by_certificate: HashMap::new(),
         }
+    }
+
+    /// The authenticator the configuration describes: its partners with
+    /// their policies and rate limits, client-certificate names and JWT
+    /// subjects, and the JWT verifier of `auth.jwt`.
+    pub fn from_config(
+        config: &crate::config::Config,
+        journal: Arc<dyn Journal>,
+        clock: Arc<dyn crate::engine::Clock>,
+    ) -> Result<Self, crate::config::ConfigError> {
+        use crate::config::ConfigError;
+        let mut partners = HashMap::new();
+        let mut rates = Vec::new();
+        for (name, p) in &config.partners {
+            let id = PartnerId::parse(name).map_err(|e| ConfigError::Invalid {
+                field: format!("partners.{name}"),
+                reason: e.to_string(),
+            })?;
+            let allowed: Vec<ProviderId> = p
+                .providers
+                .iter()
+                .filter_map(|p| ProviderId::parse(p).ok())
+                .collect();
+            rates.push((id.clone(), p.rate.clone(), allowed.clone()));
+            partners.insert(
+                id,
+                PartnerPolicy {
+                    providers: Arc::new(allowed.into_iter().collect::<HashSet<_>>()),
+                    amounts: Arc::new(p.amounts.clone()),
+                    permissions: Arc::new(p.permissions.iter().copied().collect()),
+                    methods: Arc::new(p.auth_methods.iter().copied().collect()),
+                },
+            );
+        }
+        let limits = Arc::new(RateLimits::new(
+            rates
+                .iter()
+                .map(|(id, rate, allowed)| (id, rate, &allowed[..])),
+        ));
+        let mut subjects = HashMap::new();
+        let mut certificates = HashMap::new();
+        for (name, p) in &config.partners {
+            if let Ok(id) = PartnerId::parse(name) {
+                for s in &p.jwt_subjects {
+                    subjects.insert(s.clone(), id.clone());
+                }
+                for c in &p.certificate_names {
+                    certificates.insert(c.clone(), id.clone());
+                }
+            }
+        }
+        let mut authenticator =
+            Authenticator::new(journal, partners, limits).with_certificates(certificates);
+        if let Some(jwt) = &config.auth.jwt {
+            let verifier = crate::jwt::JwtVerifier::with_clock(jwt.clone(), clock.clone())
+                .map_err(|e| ConfigError::Invalid {
+                    field: "auth.jwt".into(),
+                    reason: e.to_string(),
+                })?;
+            authenticator = authenticator.with_jwt(Arc::new(verifier), subjects);
+        }
+        Ok(authenticator)
     }
 
     /// Also accepts JWT bearer tokens checked by `verifier`, whose subject
@@ -420,48 +491,118 @@ impl Authenticator {
     }
 }
 
-/// Authenticates calls whose path starts with `prefix` (the settlement
-/// service); health and reflection stay open.
-#[derive(Clone)]
-pub struct AuthLayer {
-    auth: Arc<Authenticator>,
-    prefix: &'static str,
+/// The authenticator in force, replaced whole by a configuration reload;
+/// a call keeps the one it started with.
+pub type SharedAuthenticator = Arc<std::sync::RwLock<Arc<Authenticator>>>;
+
+/// What stands at the door of one service: proves who calls (from the
+/// credentials of the request) and puts the caller into the request's
+/// extensions for the handlers, or refuses the call.
+#[async_trait::async_trait]
+pub trait Gate: Send + Sync + 'static {
+    /// Admits the call `req` made with `creds`, or says why not.
+    async fn admit(
+        &self,
+        creds: Credentials<'_>,
+        req: &mut http::Request<Body>,
+    ) -> Result<(), HubError>;
 }
 
-impl AuthLayer {
-    /// A layer authenticating paths under `prefix`.
-    pub fn new(auth: Arc<Authenticator>, prefix: &'static str) -> Self {
-        Self { auth, prefix }
+/// The settlement service's gate: partners, their roles and rate limits.
+pub struct PartnerGate(pub SharedAuthenticator);
+
+#[async_trait::async_trait]
+impl Gate for PartnerGate {
+    async fn admit(
+        &self,
+        creds: Credentials<'_>,
+        req: &mut http::Request<Body>,
+    ) -> Result<(), HubError> {
+        let auth = self
+            .0
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clone();
+        let partner = auth.authenticate_request(creds).await?;
+        if let Some(ctx) = req.extensions().get::<crate::telemetry::CallContext>() {
+            ctx.set_partner(&partner.id);
+        }
+        auth.check_rate(&partner)?;
+        match required_permission(req.uri().path()) {
+            Some(p) if partner.permissions.contains(&p) => {}
+            Some(p) => return Err(HubError::PermissionDenied(p)),
+            None => return Err(HubError::PermissionDenied(Permission::Admin)),
+        }
+        req.extensions_mut().insert(partner);
+        Ok(())
     }
 }
 
-impl<S> tower::Layer<S> for AuthLayer {
-    type Service = AuthService<S>;
+/// Puts a [`Gate`] in front of the calls whose path starts with `prefix`;
+/// other paths (other services, health, reflection) pass untouched.
+pub struct GateLayer<G> {
+    gate: Arc<G>,
+    prefix: &'static str,
+}
+
+impl<G> Clone for GateLayer<G> {
+    fn clone(&self) -> Self {
+        Self {
+            gate: self.gate.clone(),
+            prefix: self.prefix,
+        }
+    }
+}
+
+impl<G: Gate> GateLayer<G> {
+    /// `gate` in front of the paths under `prefix`.
+    pub fn new(gate: G, prefix: &'static str) -> Self {
+        Self {
+            gate: Arc::new(gate),
+            prefix,
+        }
+    }
+}
+
+/// The settlement service's authentication layer.
+pub type AuthLayer = GateLayer<PartnerGate>;
+
+impl<S, G> tower::Layer<S> for GateLayer<G> {
+    type Service = GateService<S, G>;
 
     fn layer(&self, inner: S) -> Self::Service {
-        AuthService {
+        GateService {
             inner,
             layer: self.clone(),
         }
     }
 }
 
-/// The service [`AuthLayer`] builds.
-#[derive(Clone)]
-pub struct AuthService<S> {
+/// The service [`GateLayer`] builds.
+pub struct GateService<S, G> {
     inner: S,
-    layer: AuthLayer,
+    layer: GateLayer<G>,
+}
+
+impl<S: Clone, G> Clone for GateService<S, G> {
+    fn clone(&self) -> Self {
+        Self {
+            inner: self.inner.clone(),
+            layer: self.layer.clone(),
+        }
+    }
 }
 
 type BoxFuture<T> = std::pin::Pin<Box<dyn Future<Output = T> + Send>>;
 
-impl<S> tower::Service<http::Request<Body>> for AuthService<S>
+impl<S, G> tower::Service<http::Request<Body>> for GateService<S, G>
 where
     S: tower::Service<http::Request<Body>, Response = http::Response<Body>>
         + Clone
         + Send
         + 'static,
     S::Future: Send + 'static,
+    G: Gate,
 {
     type Response = S::Response;
     type Error = S::Error;
@@ -478,6 +619,8 @@ where
         let layer = self.layer.clone();
         Box::pin(async move {
             if req.uri().path().starts_with(layer.prefix) {
+                // Owned copies: the request is not Sync, and the gate takes
+                // it mutably.
                 let (api_key, authorization, names) = {
                     let header = |name: &str| {
                         req.headers()
@@ -495,27 +638,8 @@ where
                     authorization: authorization.as_deref(),
                     certificate_names: &names,
                 };
-                let checked = match layer.auth.authenticate_request(creds).await {
-                    Ok(partner) => {
-                        if let Some(ctx) = req.extensions().get::<crate::telemetry::CallContext>() {
-                            ctx.set_partner(&partner.id);
-                        }
-                        let path = req.uri().path();
-                        layer.auth.check_rate(&partner).and_then(|()| {
-                            match required_permission(path) {
-                                Some(p) if partner.permissions.contains(&p) => Ok(partner),
-                                Some(p) => Err(HubError::PermissionDenied(p)),
-                                None => Err(HubError::PermissionDenied(Permission::Admin)),
-                            }
-                        })
-                    }
-                    Err(e) => Err(e),
-                };
-                match checked {
-                    Ok(partner) => {
-                        req.extensions_mut().insert(partner);
-                    }
-                    Err(e) => return Ok(e.into_status().into_http()),
+                if let Err(e) = layer.gate.admit(creds, &mut req).await {
+                    return Ok(e.into_status().into_http());
                 }
             }
             inner.call(req).await

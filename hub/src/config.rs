@@ -40,6 +40,24 @@ pub struct Config {
     /// The Prometheus metrics listener.
     #[serde(default)]
     pub metrics: MetricsConfig,
+    /// Operators by name: who may call `admin.v1`.
+    #[serde(default)]
+    pub operators: BTreeMap<String, OperatorConfig>,
+}
+
+/// One operator of the hub. Operators call `admin.v1` only; partners never
+/// can, whatever their permissions.
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct OperatorConfig {
+    /// How the operator may authenticate: `api_key` (an operator key,
+    /// `ok_...`, from `hub operators keys create`) and `mtls`.
+    #[serde(default = "default_methods")]
+    pub auth_methods: Vec<crate::auth::AuthMethod>,
+    /// Client-certificate names (URI or DNS SAN, or subject CN) that act as
+    /// this operator.
+    #[serde(default)]
+    pub certificate_names: Vec<String>,
 }
 
 /// Where Prometheus scrapes `GET /metrics`: a plain HTTP listener apart from
@@ -574,6 +592,7 @@ impl Default for Config {
             exchange_log: crate::exchange_log::ExchangeLogConfig::default(),
             auth: AuthConfig::default(),
             metrics: MetricsConfig::default(),
+            operators: BTreeMap::new(),
         }
     }
 }
@@ -681,6 +700,18 @@ impl Config {
                     return Err(invalid(field, "limits must be positive"));
                 }
             }
+            for c in &p.certificate_names {
+                if let Some((op, _)) = self
+                    .operators
+                    .iter()
+                    .find(|(_, o)| o.certificate_names.contains(c))
+                {
+                    return Err(invalid(
+                        format!("partners.{name}.certificate_names"),
+                        &format!("{c:?} also belongs to operator {op}"),
+                    ));
+                }
+            }
             for (i, prov) in p.providers.iter().enumerate() {
                 if !self.providers.contains_key(prov) {
                     return Err(invalid(
@@ -688,6 +719,16 @@ impl Config {
                         &format!("no provider named {prov:?} is configured"),
                     ));
                 }
+            }
+        }
+        for (name, o) in &self.operators {
+            PartnerId::parse(name)
+                .map_err(|e| invalid(format!("operators.{name}"), &e.to_string()))?;
+            if o.auth_methods.contains(&crate::auth::AuthMethod::Jwt) {
+                return Err(invalid(
+                    format!("operators.{name}.auth_methods"),
+                    "operators authenticate with an operator API key or a client certificate, not jwt",
+                ));
             }
         }
         Ok(())

@@ -30,6 +30,12 @@ const DEMO_MD5_SECRET: &str = "demo-form-md5-secret";
 pub const DEMO_KEY: &str = "hk_00000000000000d0_demo-partner-secret-for-local-use-only";
 const DEMO_KEY_ID: &str = "00000000000000d0";
 const DEMO_KEY_SECRET: &str = "demo-partner-secret-for-local-use-only";
+/// The demo's operator (for `admin.v1`).
+pub const DEMO_OPS: &str = "ops";
+/// The demo operator's key.
+pub const DEMO_OPS_KEY: &str = "ok_00000000000000d0_demo-operator-secret-for-local-use-only";
+const DEMO_OPS_KEY_ID: &str = "00000000000000d0";
+const DEMO_OPS_KEY_SECRET: &str = "demo-operator-secret-for-local-use-only";
 const DEMO_SANDBOX_SECRET: &str = "demo-json-hmac-secret";
 const DEMO_OPERATOR: &str = "hub";
 
@@ -127,6 +133,8 @@ pub fn config(sandboxes: &Sandboxes) -> Result<Config, ConfigError> {
 
         [partners.{DEMO_PARTNER}]
         providers = ["{DEMO_PROVIDER}", "{DEMO_PROVIDER_RSA}", "{DEMO_PROVIDER_MD5}"]
+
+        [operators.{DEMO_OPS}]
         "#,
         hmac = sandboxes.hmac.base_url(),
         rsa = sandboxes.rsa.base_url(),
@@ -184,14 +192,27 @@ pub fn write_audit_config(config: &Config) -> std::io::Result<PathBuf> {
     Ok(path)
 }
 
-/// Stores the demo key unless it is there already.
+/// Stores the demo partner's and the demo operator's keys unless they are
+/// there already.
 pub async fn ensure_demo_key(journal: &dyn Journal, now_us: i64) -> Result<(), JournalError> {
-    if journal.find_key(DEMO_KEY_ID).await?.is_some() {
-        return Ok(());
+    if journal.find_key(DEMO_KEY_ID).await?.is_none() {
+        let partner =
+            PartnerId::parse(DEMO_PARTNER).map_err(|_| JournalError::Corrupt("demo partner"))?;
+        let key = key_from_parts(&partner, "demo", now_us, DEMO_KEY_ID, DEMO_KEY_SECRET);
+        debug_assert_eq!(key.key, DEMO_KEY);
+        journal.insert_key(key.record).await?;
     }
-    let partner =
-        PartnerId::parse(DEMO_PARTNER).map_err(|_| JournalError::Corrupt("demo partner"))?;
-    let key = key_from_parts(&partner, "demo", now_us, DEMO_KEY_ID, DEMO_KEY_SECRET);
-    debug_assert_eq!(key.key, DEMO_KEY);
-    journal.insert_key(key.record).await
+    let ops = crate::operators::operator_key_from_parts(
+        DEMO_OPS,
+        "demo",
+        now_us,
+        DEMO_OPS_KEY_ID,
+        DEMO_OPS_KEY_SECRET,
+    )
+    .map_err(|_| JournalError::Corrupt("demo operator"))?;
+    debug_assert_eq!(ops.key, DEMO_OPS_KEY);
+    if journal.find_key(&ops.record.id).await?.is_none() {
+        journal.insert_key(ops.record).await?;
+    }
+    Ok(())
 }

@@ -230,9 +230,13 @@ pub struct Engine {
     inner: Arc<Inner>,
 }
 
+/// The providers calls are routed to, replaced whole by a configuration
+/// reload; a call keeps the snapshot (and the provider) it started with.
+pub type Providers = Arc<HashMap<ProviderId, Arc<Provider>>>;
+
 struct Inner {
     journal: Arc<dyn Journal>,
-    providers: HashMap<ProviderId, Provider>,
+    providers: std::sync::RwLock<Providers>,
     flights: Arc<Flights>,
     tasks: TaskTracker,
     draining: AtomicBool,
@@ -257,7 +261,12 @@ impl Engine {
         Self {
             inner: Arc::new(Inner {
                 journal,
-                providers,
+                providers: std::sync::RwLock::new(Arc::new(
+                    providers
+                        .into_iter()
+                        .map(|(id, p)| (id, Arc::new(p)))
+                        .collect(),
+                )),
                 flights: Arc::new(Mutex::new(HashMap::new())),
                 tasks: TaskTracker::new(),
                 draining: AtomicBool::new(false),
@@ -281,8 +290,8 @@ impl Engine {
         &self.inner.resolver
     }
 
-    pub(crate) fn provider_of(&self, id: &ProviderId) -> Option<&Provider> {
-        self.inner.providers.get(id)
+    pub(crate) fn provider_of(&self, id: &ProviderId) -> Option<Arc<Provider>> {
+        self.providers().get(id).cloned()
     }
 
     /// Marks `providers` as recovering (or done, when `on` is false).
@@ -318,20 +327,32 @@ impl Engine {
         &self.inner.journal
     }
 
-    /// The configured providers.
-    pub fn providers(&self) -> &HashMap<ProviderId, Provider> {
-        &self.inner.providers
+    /// The configured providers, as of now.
+    pub fn providers(&self) -> Providers {
+        self.inner
+            .providers
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clone()
+    }
+
+    /// Routes new calls to `providers` from now on; calls in flight finish
+    /// with the providers they started with.
+    pub fn replace_providers(&self, providers: Providers) {
+        *self
+            .inner
+            .providers
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = providers;
     }
 
     /// Whether `provider` is configured.
     pub fn has_provider(&self, provider: &ProviderId) -> bool {
-        self.inner.providers.contains_key(provider)
+        self.providers().contains_key(provider)
     }
 
-    fn provider(&self, id: &ProviderId) -> Result<&Provider, HubError> {
-        self.inner
-            .providers
-            .get(id)
+    fn provider(&self, id: &ProviderId) -> Result<Arc<Provider>, HubError> {
+        self.provider_of(id)
             .ok_or_else(|| HubError::field("provider", format!("no provider named {id:?}")))
     }
 
@@ -371,7 +392,7 @@ impl Engine {
         answer_by: Instant,
     ) -> Result<Answer, HubError> {
         self.check_open()?;
-        let provider = self.provider(&call.provider)?.clone();
+        let provider = self.provider(&call.provider)?;
         self.check_recovered(&call.provider)?;
         let id = TransactionId::derive(partner, &call.key);
         let intent = Intent {
@@ -480,7 +501,7 @@ impl Engine {
     async fn run_transfer(
         &self,
         intent: Intent,
-        provider: Provider,
+        provider: Arc<Provider>,
         answer_by: Instant,
     ) -> Result<Answer, HubError> {
         let daily = intent
@@ -562,7 +583,7 @@ impl Engine {
         original: TxRecord,
         answer_by: Instant,
     ) -> Result<Answer, HubError> {
-        let provider = self.provider(&rollback.provider)?.clone();
+        let provider = self.provider(&rollback.provider)?;
         let req = RollbackRequest {
             tx_id: rollback.id.provider_tx_id(),
             original_tx_id: original.id.provider_tx_id(),
@@ -682,7 +703,7 @@ impl Engine {
                     retry_after: None,
                 })
             }
-            Err(e) => Err(Refused::counted(e, provider).into_error(provider_id)),
+            Err(e) => Err(Refused::counted(e, &provider).into_error(provider_id)),
         }
     }
 

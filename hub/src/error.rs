@@ -115,6 +115,14 @@ pub enum HubError {
     /// The deadline passed before anything was sent.
     #[error("deadline exceeded before the call was sent")]
     DeadlineExceeded,
+    /// A new configuration was refused; the running one stays.
+    #[error("configuration refused: {field}: {reason}")]
+    ConfigRefused {
+        /// The field path at fault.
+        field: String,
+        /// What is wrong with it.
+        reason: String,
+    },
     /// A bug.
     #[error("internal error")]
     Internal,
@@ -257,6 +265,11 @@ impl HubError {
             }
             HubError::DeadlineExceeded => {
                 (Code::DeadlineExceeded, info("DEADLINE_EXCEEDED", none()))
+            }
+            HubError::ConfigRefused { field, reason } => {
+                let mut d = info("CONFIG_REFUSED", none());
+                d.add_precondition_failure_violation("CONFIG", field.clone(), reason.clone());
+                (Code::FailedPrecondition, d)
             }
             HubError::Internal => (Code::Internal, info("INTERNAL", none())),
         };

@@ -13,6 +13,7 @@
 //! benchmarks), [`audit`] (the journal checked against each
 //! provider's ledger), [`error`] (errors and their gRPC status).
 
+pub mod admin;
 pub mod audit;
 pub mod auth;
 pub mod config;
@@ -26,7 +27,9 @@ pub mod journal;
 pub mod jwt;
 pub mod limits;
 pub mod metrics;
+pub mod operators;
 pub mod registry;
+pub mod reload;
 pub mod resilience;
 pub mod resolver;
 pub mod server;

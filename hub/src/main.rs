@@ -31,7 +31,8 @@ enum Command {
     Serve,
     /// Serve with an in-process sandbox provider and the demo partner key.
     Demo,
-    /// Manage partners' API keys.
+    /// Manage API keys: partners' (`hk_...`) and operators' (`ok_...`, for
+    /// admin.v1).
     Keys {
         #[command(subcommand)]
         action: KeysAction,
@@ -67,11 +68,15 @@ enum DeadLettersAction {
 
 #[derive(Subcommand)]
 enum KeysAction {
-    /// Create a key for a partner; the key is printed once.
+    /// Create a key for a partner or an operator; the key is printed once.
+    #[command(group(clap::ArgGroup::new("owner").required(true).args(["partner", "operator"])))]
     Create {
         /// The partner, as named in the configuration.
         #[arg(long)]
-        partner: String,
+        partner: Option<String>,
+        /// The operator, as named in the configuration (`[operators.NAME]`).
+        #[arg(long)]
+        operator: Option<String>,
         /// A label to recognise the key by.
         #[arg(long, default_value = "")]
         label: String,
@@ -84,7 +89,8 @@ enum KeysAction {
     },
     /// Revoke a key by id.
     Revoke {
-        /// The key id (the 16 hex digits after `hk_`).
+        /// The key id (the 16 hex digits after `hk_`, or `op-` and the 16
+        /// hex digits after `ok_`).
         id: String,
     },
 }
@@ -109,7 +115,7 @@ async fn main() -> anyhow::Result<ExitCode> {
     match cli.command {
         Command::Serve => {
             let config = Config::load(cli.config.as_deref())?;
-            serve(config).await?;
+            serve(config, cli.config.clone()).await?;
         }
         Command::Demo => demo().await?,
         Command::Keys { action } => {
@@ -128,11 +134,14 @@ async fn main() -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-async fn serve(config: Config) -> anyhow::Result<()> {
+async fn serve(config: Config, config_file: Option<PathBuf>) -> anyhow::Result<()> {
     let listener = tokio::net::TcpListener::bind(config.server.listen)
         .await
         .with_context(|| format!("cannot listen on {}", config.server.listen))?;
-    let hub = with_metrics(Hub::from_config(&config)?, &config).await?;
+    let mut hub = with_metrics(Hub::from_config(&config)?, &config).await?;
+    if let Some(path) = config_file {
+        hub = hub.with_config_file(path);
+    }
     tracing::info!(addr = %config.server.listen, "hub serving");
     hub.serve(listener, shutdown_signal()).await?;
     Ok(())
@@ -168,11 +177,13 @@ async fn demo() -> anyhow::Result<()> {
     )?;
     let hub = with_metrics(hub, &config).await?;
     println!(
-        "hub demo on {} (plaintext), metrics on http://{}/metrics\n  partner: {}\n  api key: {}\n  providers: {} (json-hmac at {}), {} (json-rsa at {}), {} (form-md5 at {})\n  accounts at each: {}\n  journal: {}\n  audit: cargo run -p hub -- --config {} audit",
+        "hub demo on {} (plaintext), metrics on http://{}/metrics\n  partner: {}\n  api key: {}\n  operator: {} (admin.v1), key: {}\n  providers: {} (json-hmac at {}), {} (json-rsa at {}), {} (form-md5 at {})\n  accounts at each: {}\n  journal: {}\n  audit: cargo run -p hub -- --config {} audit",
         config.server.listen,
         config.metrics.listen,
         hub::demo::DEMO_PARTNER,
         hub::demo::DEMO_KEY,
+        hub::demo::DEMO_OPS,
+        hub::demo::DEMO_OPS_KEY,
         hub::demo::DEMO_PROVIDER,
         sandboxes.hmac.addr(),
         hub::demo::DEMO_PROVIDER_RSA,
@@ -245,17 +256,37 @@ async fn keys(config: &Config, action: KeysAction) -> anyhow::Result<()> {
     let journal = SqliteJournal::open(&config.journal.path)?;
     let now = SystemClock.now_us();
     match action {
-        KeysAction::Create { partner, label } => {
-            let partner =
-                PartnerId::parse(&partner).map_err(|e| anyhow::anyhow!("--partner: {e}"))?;
-            if !config.partners.contains_key(partner.as_str()) {
-                anyhow::bail!("--partner: no partner named {partner:?} is configured");
-            }
-            let key = hub::auth::generate_key(&partner, &label, now);
+        KeysAction::Create {
+            partner,
+            operator,
+            label,
+        } => {
+            let (key, owner) = match (partner, operator) {
+                (Some(partner), _) => {
+                    let partner = PartnerId::parse(&partner)
+                        .map_err(|e| anyhow::anyhow!("--partner: {e}"))?;
+                    if !config.partners.contains_key(partner.as_str()) {
+                        anyhow::bail!("--partner: no partner named {partner:?} is configured");
+                    }
+                    (
+                        hub::auth::generate_key(&partner, &label, now),
+                        partner.to_string(),
+                    )
+                }
+                (None, Some(operator)) => {
+                    if !config.operators.contains_key(&operator) {
+                        anyhow::bail!("--operator: no operator named {operator:?} is configured");
+                    }
+                    let key = hub::operators::generate_operator_key(&operator, &label, now)
+                        .map_err(|e| anyhow::anyhow!("--operator: {e}"))?;
+                    (key, format!("operator {operator}"))
+                }
+                (None, None) => anyhow::bail!("give --partner or --operator"),
+            };
             journal.insert_key(key.record.clone()).await?;
             println!("{}", key.key);
             eprintln!(
-                "key {} created for {partner}; it is shown only this once",
+                "key {} created for {owner}; it is shown only this once",
                 key.record.id
             );
         }
@@ -263,14 +294,14 @@ async fn keys(config: &Config, action: KeysAction) -> anyhow::Result<()> {
             let partner = partner
                 .map(|p| PartnerId::parse(&p).map_err(|e| anyhow::anyhow!("--partner: {e}")))
                 .transpose()?;
-            println!("{:<16}  {:<16}  {:<8}  label", "id", "partner", "status");
+            println!("{:<19}  {:<16}  {:<8}  label", "id", "owner", "status");
             for k in journal.list_keys(partner.as_ref()).await? {
                 let status = if k.revoked_us.is_some() {
                     "revoked"
                 } else {
                     "active"
                 };
-                println!("{:<16}  {:<16}  {status:<8}  {}", k.id, k.partner, k.label);
+                println!("{:<19}  {:<16}  {status:<8}  {}", k.id, k.partner, k.label);
             }
         }
         KeysAction::Revoke { id } => {

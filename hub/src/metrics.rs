@@ -338,7 +338,7 @@ pub fn init_series<'a>(
         ("status", &["answered", "failed"]),
     ];
     let m = get();
-    for (id, provider) in engine.providers() {
+    for (id, provider) in engine.providers().iter() {
         let provider_name = id.to_string();
         let labels = ProviderLabels {
             provider: provider_name.clone(),
@@ -430,7 +430,7 @@ pub fn code_name(code: tonic::Code) -> &'static str {
 /// transactions.
 pub async fn refresh(engine: &Engine) {
     let m = get();
-    for (id, provider) in engine.providers() {
+    for (id, provider) in engine.providers().iter() {
         for endpoint in &provider.endpoints {
             let labels = EndpointLabels {
                 provider: id.to_string(),

@@ -65,10 +65,10 @@ impl Engine {
     /// the transaction is final now.
     pub(crate) async fn resolve_inline(&self, tx: &TxRecord) -> Option<TxRecord> {
         let provider = self.provider_of(&tx.provider)?;
-        if tx.kind == TxKind::Rollback || !supports_status(provider) {
+        if tx.kind == TxKind::Rollback || !supports_status(&provider) {
             return None;
         }
-        let recorded = match self.status(provider, tx).await.ok()? {
+        let recorded = match self.status(&provider, tx).await.ok()? {
             TxStatus::Applied(s) => Recorded::Settled {
                 balance_after: s.balance_after,
                 provider_ref: s.provider_ref,
@@ -207,9 +207,9 @@ impl Engine {
             .updated_us
             .saturating_add(micros(self.resolver_config().settle_after));
         let step = match tx.kind {
-            TxKind::Debit => self.resolve_debit(provider, &tx, settle_at).await?,
-            TxKind::Credit => self.resolve_credit(provider, &tx).await?,
-            TxKind::Rollback => self.resend_rollback(provider, &tx).await?,
+            TxKind::Debit => self.resolve_debit(&provider, &tx, settle_at).await?,
+            TxKind::Credit => self.resolve_credit(&provider, &tx).await?,
+            TxKind::Rollback => self.resend_rollback(&provider, &tx).await?,
         };
         Ok(step)
     }

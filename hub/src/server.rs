@@ -14,19 +14,22 @@
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
+use hub_proto::admin::v1::admin_service_server::AdminServiceServer;
 use hub_proto::settlement::v1::settlement_service_server::SettlementServiceServer;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 use tonic_health::ServingStatus;
 
-use crate::auth::{AuthLayer, Authenticator, PartnerPolicy};
+use crate::admin::{ADMIN_PATH_PREFIX, Admin};
+use crate::auth::{AuthLayer, Authenticator, GateLayer, PartnerGate, SharedAuthenticator};
 use crate::config::{Config, ConfigError, ServerConfig};
 use crate::domain::{PartnerId, ProviderId};
 use crate::engine::{Clock, Engine, SystemClock};
 use crate::journal::{Journal, SqliteJournal};
-use crate::limits::RateLimits;
+use crate::operators::{OperatorAuth, OperatorGate, SharedOperatorAuth};
 use crate::registry::Registry;
-use crate::resilience::{HealthChecker, Jitter, SeededJitter};
+use crate::reload::Reloader;
+use crate::resilience::{Jitter, SeededJitter};
 use crate::service::{Settlement, Timing};
 use crate::telemetry::TelemetryLayer;
 use crate::tls::{AcceptOptions, ServerTls, TlsError};
@@ -60,13 +63,16 @@ pub enum ServeError {
 /// A hub ready to serve.
 pub struct Hub {
     engine: Engine,
-    auth: Arc<Authenticator>,
+    auth: SharedAuthenticator,
     timing: Timing,
     grace: std::time::Duration,
     server: ServerConfig,
     tls: Option<Arc<ServerTls>>,
     exchange_log: Option<crate::exchange_log::ExchangeLog>,
     metrics: Option<TcpListener>,
+    operators: SharedOperatorAuth,
+    reloader: Arc<Reloader>,
+    clock: Arc<dyn Clock>,
 }
 
 impl Hub {
@@ -98,65 +104,39 @@ impl Hub {
             Some(log) => log.instrument(providers),
             None => providers,
         };
-        let mut partners = HashMap::new();
-        let mut rates = Vec::new();
-        for (name, p) in &config.partners {
-            let id = PartnerId::parse(name).map_err(|e| ConfigError::Invalid {
-                field: format!("partners.{name}"),
-                reason: e.to_string(),
-            })?;
-            let allowed: Vec<ProviderId> = p
-                .providers
-                .iter()
-                .filter_map(|p| ProviderId::parse(p).ok())
-                .collect();
-            rates.push((id.clone(), p.rate.clone(), allowed.clone()));
-            partners.insert(
-                id,
-                PartnerPolicy {
-                    providers: Arc::new(allowed.into_iter().collect::<HashSet<_>>()),
-                    amounts: Arc::new(p.amounts.clone()),
-                    permissions: Arc::new(p.permissions.iter().copied().collect()),
-                    methods: Arc::new(p.auth_methods.iter().copied().collect()),
-                },
-            );
-        }
-        let limits = Arc::new(RateLimits::new(
-            rates
-                .iter()
-                .map(|(id, rate, allowed)| (id, rate, &allowed[..])),
-        ));
-        let mut subjects = HashMap::new();
-        let mut certificates = HashMap::new();
-        for (name, p) in &config.partners {
-            if let Ok(id) = PartnerId::parse(name) {
-                for s in &p.jwt_subjects {
-                    subjects.insert(s.clone(), id.clone());
-                }
-                for c in &p.certificate_names {
-                    certificates.insert(c.clone(), id.clone());
-                }
-            }
-        }
-        let mut authenticator =
-            Authenticator::new(journal.clone(), partners, limits).with_certificates(certificates);
-        if let Some(jwt) = &config.auth.jwt {
-            let verifier = crate::jwt::JwtVerifier::with_clock(jwt.clone(), clock.clone())
-                .map_err(|e| ConfigError::Invalid {
-                    field: "auth.jwt".into(),
-                    reason: e.to_string(),
-                })?;
-            authenticator = authenticator.with_jwt(Arc::new(verifier), subjects);
-        }
-        let auth = Arc::new(authenticator);
-        let engine = Engine::new(journal, providers, clock, jitter, config.resolver.clone());
+        let auth: SharedAuthenticator = Arc::new(std::sync::RwLock::new(Arc::new(
+            Authenticator::from_config(config, journal.clone(), clock.clone())?,
+        )));
+        let journal_for_ops = journal.clone();
+        let engine = Engine::new(
+            journal,
+            providers,
+            clock.clone(),
+            jitter.clone(),
+            config.resolver.clone(),
+        );
         let partner_ids: Vec<PartnerId> = config
             .partners
             .keys()
             .filter_map(|p| PartnerId::parse(p).ok())
             .collect();
         crate::metrics::init_series(&engine, &partner_ids);
+        let operators: SharedOperatorAuth = Arc::new(std::sync::RwLock::new(Arc::new(
+            OperatorAuth::from_config(config, journal_for_ops)?,
+        )));
+        let reloader = Arc::new(Reloader::new(
+            config.clone(),
+            engine.clone(),
+            auth.clone(),
+            operators.clone(),
+            clock.clone(),
+            jitter,
+            exchange_log.clone(),
+        ));
         Ok(Self {
+            operators,
+            reloader,
+            clock,
             engine,
             auth,
             timing: Timing {
@@ -176,6 +156,18 @@ impl Hub {
     pub fn with_metrics_listener(mut self, listener: TcpListener) -> Self {
         self.metrics = Some(listener);
         self
+    }
+
+    /// Reloads read `path` (the file the hub was configured from).
+    pub fn with_config_file(self, path: std::path::PathBuf) -> Self {
+        self.reloader.set_path(path);
+        self
+    }
+
+    /// Applies new configurations to the running hub (also on SIGHUP and
+    /// through `admin.v1`).
+    pub fn reloader(&self) -> &Arc<Reloader> {
+        &self.reloader
     }
 
     /// The engine (for tests and tools).
@@ -241,18 +233,11 @@ impl Hub {
             .build_v1alpha()?;
 
         let mut background = tokio::task::JoinSet::new();
-        for (id, provider) in self.engine.providers() {
-            for endpoint in &provider.endpoints {
-                let checker = HealthChecker {
-                    attempt: endpoint.breaker.inner().clone(),
-                    health: endpoint.health.clone(),
-                    config: provider.health.clone(),
-                    currency: provider.probe_currency,
-                    label: format!("{id}/{}", endpoint.name),
-                };
-                background.spawn(checker.run());
-            }
-        }
+        // Health checks run under the reloader, which restarts them for
+        // providers a reload changes.
+        self.reloader.start_all_health();
+        #[cfg(unix)]
+        background.spawn(reload_on_sighup(self.reloader.clone()));
         background.spawn(report_providers(self.engine.clone(), health.clone()));
         if let Some(tls) = &self.tls {
             background.spawn(tls.clone().watch());
@@ -294,13 +279,32 @@ impl Hub {
             .max_connection_age(limits.max_connection_age)
             .max_connection_age_grace(limits.max_connection_age_grace)
             .http2_max_pending_accept_reset_streams(Some(limits.max_pending_reset_streams))
-            .layer(TelemetryLayer::new(&[SERVICE_PATH_PREFIX]))
-            .layer(AuthLayer::new(self.auth.clone(), SERVICE_PATH_PREFIX))
+            .layer(TelemetryLayer::new(&[
+                SERVICE_PATH_PREFIX,
+                ADMIN_PATH_PREFIX,
+            ]))
+            .layer(AuthLayer::new(
+                PartnerGate(self.auth.clone()),
+                SERVICE_PATH_PREFIX,
+            ))
+            .layer(GateLayer::new(
+                OperatorGate(self.operators.clone()),
+                ADMIN_PATH_PREFIX,
+            ))
             .add_service(health_service.max_decoding_message_size(max_message))
             .add_service(reflection_v1.max_decoding_message_size(max_message))
             .add_service(reflection_v1alpha.max_decoding_message_size(max_message))
             .add_service(
                 SettlementServiceServer::new(settlement).max_decoding_message_size(max_message),
+            )
+            .add_service(
+                AdminServiceServer::new(Admin::new(
+                    self.engine.clone(),
+                    self.clock.clone(),
+                    self.reloader.clone(),
+                    self.exchange_log.clone(),
+                ))
+                .max_decoding_message_size(max_message),
             )
             .serve_with_incoming_shutdown(incoming, async {
                 let _ = server_stopped.await;
@@ -320,6 +324,7 @@ impl Hub {
             .await;
         stop_feeds.cancel();
         background.abort_all();
+        self.reloader.stop_all_health();
         // Keep the port open while money calls drain, so new calls get a
         // clean UNAVAILABLE (retry elsewhere) rather than a reset connection.
         let parked = self.engine.drain(self.grace).await;
@@ -360,7 +365,7 @@ async fn report_providers(engine: Engine, health: tonic_health::server::HealthRe
     let mut tick = tokio::time::interval(PROVIDER_REPORT_INTERVAL);
     loop {
         tick.tick().await;
-        for (id, provider) in engine.providers() {
+        for (id, provider) in engine.providers().iter() {
             let serving = provider.is_serving();
             if last.insert(id.clone(), serving) != Some(serving) {
                 let status = if serving {
@@ -378,6 +383,27 @@ async fn report_providers(engine: Engine, health: tonic_health::server::HealthRe
 
 /// How often provider states are copied into the health service.
 const PROVIDER_REPORT_INTERVAL: std::time::Duration = std::time::Duration::from_millis(200);
+
+/// Reloads the configuration on every SIGHUP; a refused file is logged and
+/// the running configuration stays.
+#[cfg(unix)]
+async fn reload_on_sighup(reloader: Arc<Reloader>) {
+    let mut hup = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup()) {
+        Ok(s) => s,
+        Err(e) => {
+            tracing::error!(error = %e, "cannot listen for SIGHUP: no reload on signal");
+            return;
+        }
+    };
+    while hup.recv().await.is_some() {
+        match reloader.reload().await {
+            Ok(report) => tracing::info!(?report, "SIGHUP: configuration reloaded"),
+            Err(e) => {
+                tracing::error!(error = %e, "SIGHUP: configuration refused; the running one stays")
+            }
+        }
+    }
+}
 
 /// Completes on SIGINT or SIGTERM.
 pub async fn shutdown_signal() {

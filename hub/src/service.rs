@@ -337,11 +337,11 @@ pub fn transaction(tx: &TxRecord, replay: bool) -> pb::Transaction {
 
 const TOKEN_PREFIX: &str = "v1:";
 
-fn encode_position(seq: i64) -> String {
+pub(crate) fn encode_position(seq: i64) -> String {
     base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(format!("{TOKEN_PREFIX}{seq}"))
 }
 
-fn decode_position(field: &'static str, token: &str) -> Result<i64, HubError> {
+pub(crate) fn decode_position(field: &'static str, token: &str) -> Result<i64, HubError> {
     if token.is_empty() {
         return Ok(0);
     }

@@ -575,6 +575,8 @@ impl HubProcess {
             .arg("serve")
             .env("HUB_SERVER__LISTEN", format!("127.0.0.1:{port}"))
             .env("HUB_SERVER__PLAINTEXT", "true")
+            // No metrics listener: its default port is fixed.
+            .env("HUB_METRICS__ENABLED", "false")
             .env("HUB_LOG", "trace")
             .env_remove("RUST_LOG")
             .stdout(out)

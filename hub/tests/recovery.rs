@@ -2,12 +2,15 @@
 //! faults through the sandboxes and a real hub process killed mid-flight.
 
 mod common;
+#[path = "common/process.rs"]
+mod process;
 
 use std::time::Duration;
 
 use common::*;
 use hub::journal::Journal;
 use hub_proto::settlement::v1 as pb;
+use process::{HubProcess, free_port};
 use sandbox_json_hmac::{Fault, FaultKind};
 
 /// A resolver that polls often and trusts "not found" soon: fit for tests
@@ -279,53 +282,6 @@ async fn wait_for_state(c: &mut Client, key: &str) -> pb::TransactionState {
         .transaction
         .unwrap();
     state(&tx)
-}
-
-/// A free loopback port (bound, then released for the hub process).
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-struct HubProcess {
-    child: std::process::Child,
-    addr: std::net::SocketAddr,
-}
-
-impl HubProcess {
-    /// Starts `hub serve` with `config` and waits until it answers.
-    async fn start(config: &std::path::Path, port: u16) -> HubProcess {
-        let child = std::process::Command::new(env!("CARGO_BIN_EXE_hub"))
-            .arg("--config")
-            .arg(config)
-            .arg("serve")
-            .env("HUB_SERVER__LISTEN", format!("127.0.0.1:{port}"))
-            .env("HUB_SERVER__PLAINTEXT", "true")
-            .env("HUB_LOG", "warn")
-            .stdout(std::process::Stdio::null())
-            .spawn()
-            .unwrap();
-        let addr: std::net::SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
-        // Owned at once, so a failure below still kills and reaps it.
-        let process = HubProcess { child, addr };
-        for _ in 0..200 {
-            if tokio::net::TcpStream::connect(addr).await.is_ok() {
-                return process;
-            }
-            tokio::time::sleep(Duration::from_millis(25)).await;
-        }
-        panic!("the hub process did not start");
-    }
-}
-
-impl Drop for HubProcess {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

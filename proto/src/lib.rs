@@ -13,6 +13,15 @@ pub mod settlement {
     }
 }
 
+/// `admin.v1`: the operators' service.
+pub mod admin {
+    /// Version 1 of the admin service.
+    pub mod v1 {
+        #![allow(clippy::all, missing_docs)]
+        tonic::include_proto!("admin.v1");
+    }
+}
+
 /// `adapter.v1`: the protocol between the hub and an adapter plugin.
 pub mod adapter {
     /// Version 1 of the adapter plugin protocol.

@@ -175,6 +175,25 @@ pub struct WorkItem {
     pub created_us: i64,
 }
 
+/// One operator action, as journaled.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct AdminActionRecord {
+    /// Its place in the journal of actions (0 before it is stored).
+    pub seq: i64,
+    /// When (µs).
+    pub at_us: i64,
+    /// The operator's name.
+    pub operator: String,
+    /// What was done (the admin RPC's name).
+    pub action: String,
+    /// What it was done to.
+    pub target: String,
+    /// The reason the operator gave.
+    pub reason: String,
+    /// What was decided.
+    pub detail: String,
+}
+
 /// The size of the resolver's backlog, for metrics and operators.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct QueueStats {
@@ -320,6 +339,28 @@ pub trait Journal: Send + Sync + 'static {
     /// The resolver's backlog: queue depth, its oldest item, dead letters and
     /// PENDING transactions, read in one snapshot.
     async fn queue_stats(&self) -> Result<QueueStats, JournalError>;
+
+    /// PENDING transactions of every partner after position `after_seq`,
+    /// oldest first, at most `limit`.
+    async fn list_pending(
+        &self,
+        after_seq: i64,
+        limit: usize,
+    ) -> Result<Vec<TxRecord>, JournalError>;
+
+    /// Journals an operator action; returns it with its position.
+    async fn record_admin_action(
+        &self,
+        action: AdminActionRecord,
+    ) -> Result<AdminActionRecord, JournalError>;
+
+    /// Operator actions before position `before_seq` (all if `None`), newest
+    /// first, at most `limit`.
+    async fn list_admin_actions(
+        &self,
+        before_seq: Option<i64>,
+        limit: usize,
+    ) -> Result<Vec<AdminActionRecord>, JournalError>;
 
     /// Puts a dead letter back in the queue, due now; false if there is no
     /// such dead letter.

@@ -16,8 +16,9 @@ use rusqlite::{Connection, OptionalExtension, Row, params};
 use tokio::sync::{broadcast, mpsc, oneshot};
 
 use super::{
-    ApiKeyRecord, Begin, Change, Intent, Journal, JournalError, JournalStats, ListFilter, Lookup,
-    QueueStats, Recorded, RollbackBegin, RollbackIntent, RollbackTarget, WorkItem,
+    AdminActionRecord, ApiKeyRecord, Begin, Change, Intent, Journal, JournalError, JournalStats,
+    ListFilter, Lookup, QueueStats, Recorded, RollbackBegin, RollbackIntent, RollbackTarget,
+    WorkItem,
 };
 use crate::domain::{
     Fingerprint, IdempotencyKey, PartnerId, ProviderId, TransactionId, TxKind, TxRecord, TxState,
@@ -77,6 +78,16 @@ CREATE TABLE IF NOT EXISTS work_items (
     updated_us INTEGER NOT NULL
 );
 CREATE INDEX IF NOT EXISTS work_items_due ON work_items (dead, next_at_us);
+
+CREATE TABLE IF NOT EXISTS admin_actions (
+    seq      INTEGER PRIMARY KEY AUTOINCREMENT,
+    at_us    INTEGER NOT NULL,
+    operator TEXT NOT NULL,
+    action   TEXT NOT NULL,
+    target   TEXT NOT NULL,
+    reason   TEXT NOT NULL,
+    detail   TEXT NOT NULL
+);
 
 CREATE TABLE IF NOT EXISTS api_keys (
     id         TEXT PRIMARY KEY,
@@ -236,10 +247,41 @@ impl From<rusqlite::Error> for JournalError {
 }
 
 fn configure(c: &Connection) -> Result<(), rusqlite::Error> {
+    c.set_prepared_statement_cache_capacity(STATEMENT_CACHE);
     c.pragma_update(None, "synchronous", "FULL")?;
     c.pragma_update(None, "foreign_keys", "ON")?;
     c.busy_timeout(std::time::Duration::from_secs(5))?;
     Ok(())
+}
+
+/// Prepared statements kept per connection (every distinct SQL text of
+/// this module fits).
+const STATEMENT_CACHE: usize = 128;
+
+/// `execute` and `query_row` through the connection's statement cache.
+/// rusqlite's own `Connection::execute` and `query_row` parse their SQL
+/// again on every call; under load that parsing was the largest single CPU
+/// cost of a money call (see load-tests/report).
+trait Cached {
+    fn execute_cached<P: rusqlite::Params>(&self, sql: &str, params: P) -> rusqlite::Result<usize>;
+    fn query_row_cached<T, P, F>(&self, sql: &str, params: P, f: F) -> rusqlite::Result<T>
+    where
+        P: rusqlite::Params,
+        F: FnOnce(&Row<'_>) -> rusqlite::Result<T>;
+}
+
+impl Cached for Connection {
+    fn execute_cached<P: rusqlite::Params>(&self, sql: &str, params: P) -> rusqlite::Result<usize> {
+        self.prepare_cached(sql)?.execute(params)
+    }
+
+    fn query_row_cached<T, P, F>(&self, sql: &str, params: P, f: F) -> rusqlite::Result<T>
+    where
+        P: rusqlite::Params,
+        F: FnOnce(&Row<'_>) -> rusqlite::Result<T>,
+    {
+        self.prepare_cached(sql)?.query_row(params, f)
+    }
 }
 
 trait Job: Send {
@@ -422,7 +464,7 @@ fn by_key(
     partner: &PartnerId,
     key: &IdempotencyKey,
 ) -> rusqlite::Result<Option<(TxRecord, Vec<u8>)>> {
-    c.query_row(
+    c.query_row_cached(
         &format!(
             "SELECT {TX_COLUMNS}, fingerprint FROM transactions \
              WHERE partner = ?1 AND idempotency_key = ?2"
@@ -434,7 +476,7 @@ fn by_key(
 }
 
 fn by_id(c: &Connection, id: &TransactionId) -> rusqlite::Result<Option<TxRecord>> {
-    c.query_row(
+    c.query_row_cached(
         &format!("SELECT {TX_COLUMNS} FROM transactions WHERE id = ?1"),
         params![id.as_str()],
         read_tx,
@@ -443,7 +485,7 @@ fn by_id(c: &Connection, id: &TransactionId) -> rusqlite::Result<Option<TxRecord
 }
 
 fn rollback_of(c: &Connection, original: &TransactionId) -> rusqlite::Result<Option<TxRecord>> {
-    c.query_row(
+    c.query_row_cached(
         &format!("SELECT {TX_COLUMNS} FROM transactions WHERE reverses = ?1"),
         params![original.as_str()],
         read_tx,
@@ -457,7 +499,7 @@ fn insert_tx(c: &Connection, tx: &TxRecord, fp: &Fingerprint) -> Result<Change, 
         Some(m) => (Some(m.currency.code()), Some(m.minor_units)),
         None => (None, None),
     };
-    c.execute(
+    c.execute_cached(
         "INSERT INTO transactions (id, partner, idempotency_key, kind, state, decline_reason, \
          provider, account, currency, amount, reference, reverses, balance_after, provider_ref, \
          created_us, updated_us, tombstone, fingerprint) \
@@ -507,7 +549,7 @@ fn transition(
         ),
         _ => (None, None, None),
     };
-    c.execute(
+    c.execute_cached(
         "UPDATE transactions SET state = ?2, decline_reason = COALESCE(?3, decline_reason), \
          balance_after = COALESCE(?4, balance_after), provider_ref = COALESCE(?5, provider_ref), \
          updated_us = ?6 WHERE id = ?1",
@@ -525,7 +567,7 @@ fn transition(
 }
 
 fn append_event(c: &Connection, tx: TxRecord) -> Result<Change, JournalError> {
-    c.execute(
+    c.execute_cached(
         "INSERT INTO events (tx_id, partner, state, decline_reason, balance_after, provider_ref, at_us) \
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
         params![
@@ -561,7 +603,7 @@ fn begin_tx(c: &Connection, intent: Intent) -> Result<(Begin, Vec<Change>), Jour
         return Ok((Begin::Existing(existing), vec![]));
     }
     if let Some(limit) = intent.daily_limit {
-        let used: i64 = c.query_row(
+        let used: i64 = c.query_row_cached(
             "SELECT COALESCE(SUM(amount), 0) FROM transactions \
              WHERE partner = ?1 AND currency = ?2 AND created_us >= ?3 \
              AND kind IN (1, 2) AND state IN (0, 1, 2)",
@@ -761,7 +803,7 @@ fn record_tx(
     if state == TxState::Pending {
         enqueue(c, &tx, now_us)?;
     } else {
-        c.execute(
+        c.execute_cached(
             "DELETE FROM work_items WHERE tx_id = ?1",
             params![tx.id.as_str()],
         )?;
@@ -781,7 +823,7 @@ fn record_tx(
                 TxState::Settled | TxState::Pending | TxState::Failed
             ) {
                 changes.push(transition(c, &original, TxState::RolledBack, None, now_us)?);
-                c.execute(
+                c.execute_cached(
                     "DELETE FROM work_items WHERE tx_id = ?1",
                     params![original.id.as_str()],
                 )?;
@@ -794,7 +836,7 @@ fn record_tx(
 
 /// Queues `tx` for the resolver, due now (kept as is if already queued).
 fn enqueue(c: &Connection, tx: &TxRecord, now_us: i64) -> Result<(), JournalError> {
-    c.execute(
+    c.execute_cached(
         "INSERT OR IGNORE INTO work_items (tx_id, provider, next_at_us, created_us, updated_us) \
          VALUES (?1, ?2, ?3, ?3, ?3)",
         params![tx.id.as_str(), tx.provider.as_str(), now_us],
@@ -887,7 +929,7 @@ impl Journal for SqliteJournal {
                 .query_map(params![now_us, all, limit as i64], read_work)?
                 .collect::<Result<Vec<_>, _>>()?;
             for item in &items {
-                c.execute(
+                c.execute_cached(
                     "UPDATE work_items SET next_at_us = ?2 WHERE tx_id = ?1",
                     params![item.tx_id.as_str(), now_us.saturating_add(lease_us)],
                 )?;
@@ -906,7 +948,7 @@ impl Journal for SqliteJournal {
     ) -> Result<(), JournalError> {
         let (id, error) = (tx_id.to_string(), error.to_owned());
         self.write(move |c| {
-            c.execute(
+            c.execute_cached(
                 "UPDATE work_items SET attempts = attempts + 1, next_at_us = ?2, last_error = ?3, \
                  dead = ?4, updated_us = ?2 WHERE tx_id = ?1",
                 params![id, next_at_us, error, dead],
@@ -919,7 +961,7 @@ impl Journal for SqliteJournal {
     async fn wait_work(&self, tx_id: &TransactionId, next_at_us: i64) -> Result<(), JournalError> {
         let id = tx_id.to_string();
         self.write(move |c| {
-            c.execute(
+            c.execute_cached(
                 "UPDATE work_items SET next_at_us = ?2 WHERE tx_id = ?1",
                 params![id, next_at_us],
             )?;
@@ -931,7 +973,7 @@ impl Journal for SqliteJournal {
     async fn complete_work(&self, tx_id: &TransactionId) -> Result<(), JournalError> {
         let id = tx_id.to_string();
         self.write(move |c| {
-            c.execute("DELETE FROM work_items WHERE tx_id = ?1", params![id])?;
+            c.execute_cached("DELETE FROM work_items WHERE tx_id = ?1", params![id])?;
             Ok(((), vec![]))
         })
         .await
@@ -980,10 +1022,89 @@ impl Journal for SqliteJournal {
         .await
     }
 
+    async fn list_pending(
+        &self,
+        after_seq: i64,
+        limit: usize,
+    ) -> Result<Vec<TxRecord>, JournalError> {
+        self.read(move |c| {
+            let mut stmt = c.prepare_cached(&format!(
+                "SELECT {TX_COLUMNS} FROM transactions WHERE state = ?1 AND seq > ?2 \
+                 ORDER BY seq LIMIT ?3"
+            ))?;
+            let rows = stmt
+                .query_map(
+                    params![
+                        TxState::Pending.code(),
+                        after_seq,
+                        i64::try_from(limit).unwrap_or(i64::MAX)
+                    ],
+                    read_tx,
+                )?
+                .collect::<Result<Vec<_>, _>>()?;
+            Ok(rows)
+        })
+        .await
+    }
+
+    async fn record_admin_action(
+        &self,
+        action: AdminActionRecord,
+    ) -> Result<AdminActionRecord, JournalError> {
+        self.write(move |c| {
+            c.execute(
+                "INSERT INTO admin_actions (at_us, operator, action, target, reason, detail) \
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                params![
+                    action.at_us,
+                    action.operator,
+                    action.action,
+                    action.target,
+                    action.reason,
+                    action.detail
+                ],
+            )?;
+            let seq = c.last_insert_rowid();
+            Ok((AdminActionRecord { seq, ..action }, vec![]))
+        })
+        .await
+    }
+
+    async fn list_admin_actions(
+        &self,
+        before_seq: Option<i64>,
+        limit: usize,
+    ) -> Result<Vec<AdminActionRecord>, JournalError> {
+        self.read(move |c| {
+            let mut stmt = c.prepare_cached(
+                "SELECT seq, at_us, operator, action, target, reason, detail FROM admin_actions \
+                 WHERE ?1 IS NULL OR seq < ?1 ORDER BY seq DESC LIMIT ?2",
+            )?;
+            let rows = stmt
+                .query_map(
+                    params![before_seq, i64::try_from(limit).unwrap_or(i64::MAX)],
+                    |r| {
+                        Ok(AdminActionRecord {
+                            seq: r.get(0)?,
+                            at_us: r.get(1)?,
+                            operator: r.get(2)?,
+                            action: r.get(3)?,
+                            target: r.get(4)?,
+                            reason: r.get(5)?,
+                            detail: r.get(6)?,
+                        })
+                    },
+                )?
+                .collect::<Result<Vec<_>, _>>()?;
+            Ok(rows)
+        })
+        .await
+    }
+
     async fn replay_dead(&self, tx_id: &TransactionId, now_us: i64) -> Result<bool, JournalError> {
         let id = tx_id.to_string();
         self.write(move |c| {
-            let n = c.execute(
+            let n = c.execute_cached(
                 "UPDATE work_items SET dead = 0, attempts = 0, next_at_us = ?2, updated_us = ?2 \
                  WHERE tx_id = ?1 AND dead = 1",
                 params![id, now_us],
@@ -1132,7 +1253,7 @@ impl Journal for SqliteJournal {
 
     async fn insert_key(&self, key: ApiKeyRecord) -> Result<(), JournalError> {
         self.write(move |c| {
-            c.execute(
+            c.execute_cached(
                 "INSERT INTO api_keys (id, partner, hash, label, created_us, revoked_us) \
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
                 params![
@@ -1152,7 +1273,7 @@ impl Journal for SqliteJournal {
     async fn find_key(&self, id: &str) -> Result<Option<ApiKeyRecord>, JournalError> {
         let id = id.to_owned();
         self.read(move |c| {
-            Ok(c.query_row(
+            Ok(c.query_row_cached(
                 "SELECT id, partner, hash, label, created_us, revoked_us FROM api_keys WHERE id = ?1",
                 params![id],
                 read_key,
@@ -1183,7 +1304,7 @@ impl Journal for SqliteJournal {
     async fn revoke_key(&self, id: &str, now_us: i64) -> Result<bool, JournalError> {
         let id = id.to_owned();
         self.write(move |c| {
-            let n = c.execute(
+            let n = c.execute_cached(
                 "UPDATE api_keys SET revoked_us = COALESCE(revoked_us, ?2) WHERE id = ?1",
                 params![id, now_us],
             )?;

@@ -33,6 +33,10 @@ pub type Intercept =
 
 pub type Client = SettlementServiceClient<InterceptedService<Channel, Intercept>>;
 
+pub type AdminClient = hub_proto::admin::v1::admin_service_client::AdminServiceClient<
+    InterceptedService<Channel, Intercept>,
+>;
+
 /// Starts a sandbox on an ephemeral port with the test accounts.
 pub async fn sandbox() -> Sandbox {
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
@@ -92,7 +96,16 @@ pub fn config_with(journal: &std::path::Path, providers: &str, allowed: &[&str])
 
 /// A whole test configuration with `providers` and `partners` as given.
 pub fn config_toml(journal: &std::path::Path, providers: &str, partners: &str) -> Config {
-    let toml = format!(
+    let toml = config_text(journal, providers, partners);
+    Config::from_figment(
+        Figment::from(Serialized::defaults(Config::default())).merge(Toml::string(&toml)),
+    )
+    .unwrap()
+}
+
+/// The TOML text of [`config_toml`], for a configuration file.
+pub fn config_text(journal: &std::path::Path, providers: &str, partners: &str) -> String {
+    format!(
         r#"
         [server]
         listen = "127.0.0.1:0"
@@ -109,11 +122,7 @@ pub fn config_toml(journal: &std::path::Path, providers: &str, partners: &str) -
         {partners}
         "#,
         journal.display()
-    );
-    Config::from_figment(
-        Figment::from(Serialized::defaults(Config::default())).merge(Toml::string(&toml)),
     )
-    .unwrap()
 }
 
 pub fn config(journal: PathBuf, sandbox: SocketAddr) -> Config {
@@ -127,6 +136,8 @@ pub struct TestHub {
     pub metrics_addr: SocketAddr,
     pub journal: Arc<SqliteJournal>,
     pub config: Config,
+    /// Applies new configurations to this hub.
+    pub reloader: Arc<hub::reload::Reloader>,
     stop: Option<tokio::sync::oneshot::Sender<()>>,
     task: Option<JoinHandle<Result<(), hub::server::ServeError>>>,
 }
@@ -137,8 +148,19 @@ impl TestHub {
         Self::start_with(config(path, sandbox)).await
     }
 
+    /// Starts a hub configured from the file at `path`, which its reloads
+    /// read again.
+    pub async fn start_from_file(path: &std::path::Path) -> TestHub {
+        let config = Config::load(Some(path)).unwrap();
+        Self::start_inner(config, Some(path.to_owned())).await
+    }
+
     /// Starts a hub with `config` (its journal file included).
     pub async fn start_with(config: Config) -> TestHub {
+        Self::start_inner(config, None).await
+    }
+
+    async fn start_inner(config: Config, file: Option<PathBuf>) -> TestHub {
         let journal = Arc::new(SqliteJournal::open(&config.journal.path).unwrap());
         let hub = Hub::with_journal(
             &config,
@@ -151,7 +173,11 @@ impl TestHub {
         let addr = listener.local_addr().unwrap();
         let metrics = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let metrics_addr = metrics.local_addr().unwrap();
-        let hub = hub.with_metrics_listener(metrics);
+        let mut hub = hub.with_metrics_listener(metrics);
+        if let Some(file) = file {
+            hub = hub.with_config_file(file);
+        }
+        let reloader = hub.reloader().clone();
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
         let task = tokio::spawn(hub.serve(listener, async {
             let _ = stopped.await;
@@ -159,6 +185,7 @@ impl TestHub {
         TestHub {
             addr,
             metrics_addr,
+            reloader,
             journal,
             config,
             stop: Some(stop),
@@ -195,6 +222,35 @@ impl TestHub {
             Ok(req)
         });
         SettlementServiceClient::with_interceptor(channel, intercept)
+    }
+
+    /// Creates an operator key for `operator` (configured under
+    /// `[operators.<name>]`).
+    pub async fn operator_key(&self, operator: &str) -> String {
+        let k =
+            hub::operators::generate_operator_key(operator, "test", SystemClock.now_us()).unwrap();
+        self.journal.insert_key(k.record).await.unwrap();
+        k.key
+    }
+
+    /// An admin client sending `key` (none if `None`).
+    pub async fn admin_with(&self, key: Option<String>) -> AdminClient {
+        let channel = self.channel().await;
+        let intercept: Intercept = Box::new(move |mut req: tonic::Request<()>| {
+            if let Some(k) = &key {
+                req.metadata_mut().insert("x-api-key", k.parse().unwrap());
+            }
+            Ok(req)
+        });
+        hub_proto::admin::v1::admin_service_client::AdminServiceClient::with_interceptor(
+            channel, intercept,
+        )
+    }
+
+    /// An admin client for a fresh key of `operator`.
+    pub async fn admin(&self, operator: &str) -> AdminClient {
+        let key = self.operator_key(operator).await;
+        self.admin_with(Some(key)).await
     }
 
     /// A client for a fresh key of `partner`.
