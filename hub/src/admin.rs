@@ -237,7 +237,14 @@ impl AdminService for Admin {
             "SetBreakerOverride",
             &format!("{id}/{}", endpoint.name),
             reason,
-            format!("override={forced:?}"),
+            format!(
+                "override={}",
+                match forced {
+                    Forced::No => "NONE",
+                    Forced::Open => "OPEN",
+                    Forced::Closed => "CLOSED",
+                }
+            ),
         )
         .await?;
         Ok(Response::new(pb::SetBreakerOverrideResponse {

@@ -303,7 +303,7 @@ async fn a_breaker_held_open_stops_calls_until_handed_back_and_the_action_is_jou
     assert_eq!(actions[1].action, "SetBreakerOverride");
     assert_eq!(actions[1].target, "sb/primary");
     assert_eq!(actions[1].reason, "provider maintenance 02:00-03:00");
-    assert!(actions[1].detail.contains("Open"), "{}", actions[1].detail);
+    assert_eq!(actions[1].detail, "override=OPEN");
 
     // Unknown provider or endpoint: named.
     let err = ops

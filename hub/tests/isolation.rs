@@ -664,8 +664,12 @@ async fn traced_run(json: bool) -> (String, Vec<(&'static str, String)>) {
 
     let process = HubProcess::start(&config_file, &log_file, json).await;
     let mut c = client_at(process.addr, &key).await;
+    let mut first = tonic::Request::new(debit("scan-1", "acc-1", 500));
+    first
+        .metadata_mut()
+        .insert("x-request-id", "iso-req-1".parse().unwrap());
     let tx = c
-        .debit(debit("scan-1", "acc-1", 500))
+        .debit(first)
         .await
         .unwrap()
         .into_inner()
@@ -738,6 +742,45 @@ async fn no_configured_secret_appears_in_trace_logs() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn no_configured_secret_appears_in_json_trace_logs() {
     assert_no_secret_in_trace_logs(true).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_json_log_line_of_a_call_carries_its_request_id() {
+    let (log, _) = traced_run(true).await;
+    let lines: Vec<serde_json::Value> = log
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("not JSON ({e}): {l}")))
+        .collect();
+    // The request id of a line: its innermost `rpc` span's field.
+    let request_id = |line: &serde_json::Value| {
+        line["spans"]
+            .as_array()?
+            .iter()
+            .rev()
+            .find(|s| s["name"] == "rpc")
+            .and_then(|s| s["request_id"].as_str().map(str::to_owned))
+    };
+    let of_call: Vec<&serde_json::Value> = lines
+        .iter()
+        .filter(|l| request_id(l).as_deref() == Some("iso-req-1"))
+        .collect();
+    let targets: std::collections::BTreeSet<&str> = of_call
+        .iter()
+        .filter_map(|l| l["target"].as_str())
+        .collect();
+    // The partner's id is on the call's lines, the detached money path's
+    // (the provider exchange) included.
+    assert!(of_call.len() >= 3, "{targets:?}");
+    assert!(
+        targets
+            .iter()
+            .any(|t| t.starts_with("hyper") || t.starts_with("adapter")),
+        "no provider-side line carries the request id: {targets:?}"
+    );
+    // Every other call got an id of its own.
+    let ids: std::collections::BTreeSet<String> = lines.iter().filter_map(request_id).collect();
+    assert!(ids.len() >= 5, "{ids:?}");
+    assert!(ids.iter().all(|id| !id.is_empty()));
 }
 
 #[test]

@@ -92,6 +92,15 @@ struct Tracker {
 }
 
 impl Tracker {
+    /// Enters state `code` (0 closed, 1 open, 2 half-open), counting a
+    /// transition only when the state changes (failsafe also reports
+    /// staying closed).
+    fn enter(&self, code: u8, to: &str) {
+        if self.state.swap(code, Ordering::AcqRel) != code {
+            self.transition(to);
+        }
+    }
+
     fn transition(&self, to: &str) {
         crate::metrics::get()
             .breaker_transitions
@@ -110,22 +119,19 @@ impl failsafe::Instrument for Instr {
     fn on_call_rejected(&self) {}
 
     fn on_open(&self) {
-        self.0.state.store(1, Ordering::Release);
         self.0.opened.fetch_add(1, Ordering::Relaxed);
         if let Ok(mut at) = self.0.opened_at.lock() {
             *at = Some(Instant::now());
         }
-        self.0.transition("open");
+        self.0.enter(1, "open");
     }
 
     fn on_half_open(&self) {
-        self.0.state.store(2, Ordering::Release);
-        self.0.transition("half_open");
+        self.0.enter(2, "half_open");
     }
 
     fn on_closed(&self) {
-        self.0.state.store(0, Ordering::Release);
-        self.0.transition("closed");
+        self.0.enter(0, "closed");
     }
 }
 
