@@ -534,10 +534,14 @@ async fn tick(
     progress: bool,
 ) -> Vec<TimePoint> {
     let mut series = Vec::new();
-    let mut every = tokio::time::interval(Duration::from_secs(1));
-    every.tick().await;
+    let mut next = Instant::now() + Duration::from_secs(1);
     loop {
-        every.tick().await;
+        // Once a second, and at once when the load stops (a last, shorter
+        // window rather than one padded with idle time).
+        while Instant::now() < next && !stop.load(Ordering::Relaxed) {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        next += Duration::from_secs(1);
         let point = recorder.tick();
         if progress {
             eprintln!("{}", point.line(&label, completed.load(Ordering::Relaxed)));

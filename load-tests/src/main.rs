@@ -81,6 +81,19 @@ enum Command {
         #[arg(long, default_value_t = 15.0)]
         bench_seconds: f64,
     },
+    /// Write a gRPC-framed DebitRequest body for h2load (the raw gRPC
+    /// path; every request repeats the same idempotency key).
+    H2loadBody {
+        /// Where to write it.
+        #[arg(long, default_value = "debit.grpc")]
+        file: PathBuf,
+        /// Provider name.
+        #[arg(long, default_value = "echo-a")]
+        provider: String,
+        /// Idempotency key.
+        #[arg(long, default_value = "h2load-1")]
+        key: String,
+    },
     /// Drive a hub that is already running (no audit).
     Run {
         /// The hub's URL.
@@ -213,6 +226,30 @@ async fn main() -> anyhow::Result<ExitCode> {
             let md = hub_load::report::markdown(&command_line, Some(&b), &results);
             std::fs::write(opts.out.join("REPORT.md"), &md)?;
             println!("{md}");
+        }
+        Command::H2loadBody {
+            file,
+            provider,
+            key,
+        } => {
+            use prost::Message;
+            let msg = hub_proto::settlement::v1::DebitRequest {
+                idempotency_key: key,
+                provider,
+                account: "acc-0".into(),
+                amount: Some(hub_proto::settlement::v1::Money {
+                    currency_code: "EUR".into(),
+                    minor_units: 125,
+                }),
+                reference: "load".into(),
+            };
+            let body = msg.encode_to_vec();
+            // gRPC framing: not compressed, 4-byte big-endian length.
+            let mut framed = vec![0u8];
+            framed.extend_from_slice(&u32::try_from(body.len())?.to_be_bytes());
+            framed.extend_from_slice(&body);
+            std::fs::write(&file, framed)?;
+            println!("{}", file.display());
         }
         Command::Run {
             url,

@@ -108,10 +108,12 @@ impl Proc {
     async fn ready(&mut self) -> anyhow::Result<()> {
         if let Err(e) = wait_listening(self.addr, Duration::from_secs(30)).await {
             if let Ok(Some(status)) = self.child.try_wait() {
+                let log = std::fs::read_to_string(&self.log).unwrap_or_default();
+                let tail: Vec<&str> = log.lines().rev().take(10).collect();
                 bail!(
-                    "{} exited with {status}; see {}",
+                    "{} exited with {status}; the end of its log:\n{}",
                     self.name,
-                    self.log.display()
+                    tail.into_iter().rev().collect::<Vec<_>>().join("\n")
                 );
             }
             return Err(e);

@@ -170,7 +170,7 @@ fn provider_toml(s: &SandboxProc) -> String {
 /// journal at `journal` (SQLite, synchronous=FULL as always), the given
 /// provider entries, and `partners` partners `lp-N` allowed on every
 /// provider with a rate limit far above the load (so the limiter runs but
-/// never refuses).
+/// never refuses), metrics on a free port.
 pub fn hub_toml(
     listen: std::net::SocketAddr,
     journal: &Path,
@@ -184,7 +184,7 @@ pub fn hub_toml(
         .collect::<Vec<_>>()
         .join(", ");
     let mut toml = format!(
-        "[server]\nlisten = \"{listen}\"\nplaintext = true\nshutdown_grace = \"5s\"\n\n[journal]\npath = \"{}\"\n\n{provider_entries}\n",
+        "[server]\nlisten = \"{listen}\"\nplaintext = true\nshutdown_grace = \"5s\"\n\n[metrics]\nlisten = \"127.0.0.1:0\"\n\n[journal]\npath = \"{}\"\n\n{provider_entries}\n",
         journal.display()
     );
     for i in 0..partners {
