@@ -337,7 +337,9 @@ pub fn transaction(tx: &TxRecord, replay: bool) -> pb::Transaction {
 
 const TOKEN_PREFIX: &str = "v1:";
 
-pub(crate) fn encode_position(seq: i64) -> String {
+/// The page token (and watch cursor) of journal position `seq`: a page that
+/// starts after it. Public for load tests that open a page anywhere.
+pub fn encode_position(seq: i64) -> String {
     base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(format!("{TOKEN_PREFIX}{seq}"))
 }
 

@@ -8,6 +8,7 @@
 //! beside the SQLite one without touching callers. Every operation that
 //! decides idempotency is atomic inside the backend.
 
+pub mod seed;
 mod sqlite;
 #[cfg(test)]
 mod tests;
