@@ -12,9 +12,10 @@
 #
 # Integration tests find grpcurl through the GRPCURL environment variable and
 # the Python with the SDK's pinned packages (grpcio, pytest, ...) through
-# HUB_PYTHON (both installed into .tools/venv), and promtool (Debian package
-# prometheus) through HUB_PROMTOOL; this script installs and exports them (an
-# already-set variable is kept). Nothing is skipped for want of a tool.
+# TOOLS_PYTHON (both installed into .tools/venv), and promtool (Debian package
+# prometheus) through PROMTOOL; this script installs and exports them (an
+# already-set variable is kept). Nothing is skipped for want of a tool. (No
+# HUB_* names here: those are the hub's configuration overrides.)
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -26,16 +27,16 @@ bash "${ROOT}/scripts/tools.sh" nextest >/dev/null
 if [[ -z "${GRPCURL:-}" ]]; then
   GRPCURL="$(bash "${ROOT}/scripts/tools.sh" grpcurl)"
 fi
-if [[ -z "${HUB_PYTHON:-}" ]]; then
-  HUB_PYTHON="$(bash "${ROOT}/scripts/tools.sh" python)"
+if [[ -z "${TOOLS_PYTHON:-}" ]]; then
+  TOOLS_PYTHON="$(bash "${ROOT}/scripts/tools.sh" python)"
 fi
-if [[ -z "${HUB_PROMTOOL:-}" ]]; then
-  HUB_PROMTOOL="$(bash "${ROOT}/scripts/tools.sh" promtool)"
+if [[ -z "${PROMTOOL:-}" ]]; then
+  PROMTOOL="$(bash "${ROOT}/scripts/tools.sh" promtool)"
 fi
-export GRPCURL HUB_PYTHON HUB_PROMTOOL
+export GRPCURL TOOLS_PYTHON PROMTOOL
 say "GRPCURL=${GRPCURL}"
-say "HUB_PYTHON=${HUB_PYTHON}"
-say "HUB_PROMTOOL=${HUB_PROMTOOL}"
+say "TOOLS_PYTHON=${TOOLS_PYTHON}"
+say "PROMTOOL=${PROMTOOL}"
 
 status=0
 

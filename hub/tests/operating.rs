@@ -396,10 +396,10 @@ async fn the_dashboard_and_alert_rules_query_only_exported_metrics() {
     hub.stop().await;
 }
 
-/// promtool: `$HUB_PROMTOOL` (exported by scripts/test.sh), else installed
+/// promtool: `$PROMTOOL` (exported by scripts/test.sh), else installed
 /// by scripts/tools.sh.
 fn promtool() -> PathBuf {
-    if let Some(p) = std::env::var_os("HUB_PROMTOOL") {
+    if let Some(p) = std::env::var_os("PROMTOOL") {
         return p.into();
     }
     let out = std::process::Command::new("bash")

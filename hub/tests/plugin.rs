@@ -4,7 +4,7 @@
 //! process dies the hub's resilience stack answers for it (nothing moves, a
 //! retry with the same key settles once it is back).
 //!
-//! Python comes from `HUB_PYTHON` (scripts/test.sh), else from
+//! Python comes from `TOOLS_PYTHON` (scripts/test.sh), else from
 //! `scripts/tools.sh python`. Never skipped.
 
 mod common;
@@ -28,7 +28,7 @@ fn root() -> PathBuf {
 }
 
 fn python() -> PathBuf {
-    if let Some(p) = std::env::var_os("HUB_PYTHON").filter(|p| !p.is_empty()) {
+    if let Some(p) = std::env::var_os("TOOLS_PYTHON").filter(|p| !p.is_empty()) {
         return p.into();
     }
     let out = std::process::Command::new("bash")

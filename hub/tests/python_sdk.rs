@@ -4,7 +4,7 @@
 //! is tested too), and runs its pytest suite, which switches the sandbox's
 //! faults itself through the sandbox's `/control` surface.
 //!
-//! The interpreter is `$HUB_PYTHON` (exported by scripts/test.sh), else the
+//! The interpreter is `$TOOLS_PYTHON` (exported by scripts/test.sh), else the
 //! venv that `scripts/tools.sh python` creates; a missing Python is installed,
 //! never skipped.
 
@@ -26,7 +26,7 @@ fn repo_root() -> PathBuf {
 
 /// The Python with the SDK's pinned dependencies and pytest.
 fn python() -> PathBuf {
-    if let Some(p) = std::env::var_os("HUB_PYTHON") {
+    if let Some(p) = std::env::var_os("TOOLS_PYTHON") {
         return p.into();
     }
     let out = Command::new("bash")

@@ -3,7 +3,7 @@
 //! scenario, exactly as for the built-in json-hmac adapter. Then the plugin
 //! process is killed for real.
 //!
-//! Python comes from `HUB_PYTHON`, or else from `scripts/tools.sh python`
+//! Python comes from `TOOLS_PYTHON`, or else from `scripts/tools.sh python`
 //! (which creates the pinned venv on first use). Never skipped.
 
 use std::collections::HashMap;
@@ -28,9 +28,9 @@ fn root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..")
 }
 
-/// The pinned Python: `HUB_PYTHON`, or the project venv (created if needed).
+/// The pinned Python: `TOOLS_PYTHON`, or the project venv (created if needed).
 fn python() -> PathBuf {
-    if let Some(p) = std::env::var_os("HUB_PYTHON").filter(|p| !p.is_empty()) {
+    if let Some(p) = std::env::var_os("TOOLS_PYTHON").filter(|p| !p.is_empty()) {
         return PathBuf::from(p);
     }
     let out = std::process::Command::new("bash")
