@@ -15,6 +15,8 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant};
 
+use adapter_api::{Adapter, ProviderTxId};
+use hub::domain::{IdempotencyKey, PartnerId, TransactionId};
 use hub_proto::settlement::v1 as pb;
 use pb::settlement_service_client::SettlementServiceClient;
 use rand::rngs::StdRng;
@@ -372,7 +374,9 @@ impl Keys {
     }
 }
 
-fn request<T>(msg: T, key: &AsciiMetadataValue, timeout: Duration) -> tonic::Request<T> {
+/// `msg` as a request of the partner with API key `key`, with deadline
+/// `timeout`.
+pub fn request<T>(msg: T, key: &AsciiMetadataValue, timeout: Duration) -> tonic::Request<T> {
     let mut req = tonic::Request::new(msg);
     req.metadata_mut().insert("x-api-key", key.clone());
     req.set_timeout(timeout);
@@ -465,19 +469,239 @@ pub async fn connect(url: &str) -> anyhow::Result<Channel> {
         .await?)
 }
 
+/// Where a caller's calls go: the hub (or the bare server) over one
+/// HTTP/2 connection, or a provider's adapter called in-process with no
+/// hub at all (the baseline of the "full path vs the provider directly"
+/// comparison).
+#[derive(Clone)]
+enum Conn {
+    Grpc(SettlementServiceClient<Channel>),
+    Adapter(Arc<dyn Adapter>),
+}
+
+impl Conn {
+    async fn execute(
+        &mut self,
+        target: &Target,
+        keys: &[AsciiMetadataValue],
+        call: &Call,
+        timeout: Duration,
+    ) -> Result<Option<pb::Transaction>, tonic::Status> {
+        match self {
+            Conn::Grpc(client) => execute(client, target, keys, call, timeout).await,
+            Conn::Adapter(adapter) => {
+                tokio::time::timeout(timeout, execute_direct(adapter.as_ref(), target, call))
+                    .await
+                    .unwrap_or_else(|_| Err(tonic::Status::deadline_exceeded("timed out")))
+            }
+        }
+    }
+}
+
+/// The provider-side id the hub would send for `key` of `partner`.
+fn provider_tx_id(partner: &str, key: &str) -> Result<ProviderTxId, tonic::Status> {
+    let bad = |e: hub::domain::IdError| tonic::Status::invalid_argument(e.to_string());
+    let partner = PartnerId::parse(partner).map_err(bad)?;
+    let key = IdempotencyKey::parse(key).map_err(bad)?;
+    Ok(TransactionId::derive(&partner, &key).provider_tx_id())
+}
+
+/// Makes `call` through `adapter` directly, as the hub would (same
+/// provider-side id, account, amount and reference), and answers as the hub
+/// would: a settled or declined transaction, or the gRPC code the hub uses
+/// for a call whose outcome is not known (`UNAVAILABLE` when nothing
+/// happened, `UNKNOWN` when it may have). Lookups need the hub's journal:
+/// `UNIMPLEMENTED`.
+pub async fn execute_direct(
+    adapter: &dyn Adapter,
+    target: &Target,
+    call: &Call,
+) -> Result<Option<pb::Transaction>, tonic::Status> {
+    use adapter_api::{
+        AccountId, BalanceRequest, Currency, Direction, Money, MoneyRequest, Outcome,
+        RollbackRequest,
+    };
+    let partner = &target.partners[call.partner].name;
+    let provider = &target.providers[call.provider];
+    let account = AccountId::new(
+        provider
+            .accounts
+            .get(call.account)
+            .cloned()
+            .unwrap_or_default(),
+    );
+    let currency = Currency::from_code(&provider.currency)
+        .map_err(|e| tonic::Status::invalid_argument(e.to_string()))?;
+    let tx_id = provider_tx_id(partner, &call.key)?;
+    let (outcome, done) = match call.op {
+        Op::Debit | Op::Credit => {
+            let req = MoneyRequest {
+                direction: if call.op == Op::Debit {
+                    Direction::Debit
+                } else {
+                    Direction::Credit
+                },
+                tx_id: tx_id.clone(),
+                account,
+                amount: Money::new(currency, call.amount),
+                reference: Some("load".into()),
+            };
+            (adapter.transfer(&req).await, pb::TransactionState::Settled)
+        }
+        Op::Rollback => {
+            let original = call.target_key.as_deref().unwrap_or_default();
+            let req = RollbackRequest {
+                tx_id: tx_id.clone(),
+                original_tx_id: provider_tx_id(partner, original)?,
+                account,
+                amount: None,
+            };
+            (
+                adapter.rollback(&req).await,
+                pb::TransactionState::RolledBack,
+            )
+        }
+        Op::GetBalance => {
+            let req = BalanceRequest { account, currency };
+            return match adapter.balance(&req).await {
+                Ok(_) => Ok(None),
+                Err(e) => Err(tonic::Status::unavailable(e.to_string())),
+            };
+        }
+        Op::GetTransaction => {
+            return Err(tonic::Status::unimplemented(
+                "a transaction lookup needs the hub's journal",
+            ));
+        }
+    };
+    let state = match outcome {
+        Outcome::Settled(_) => done,
+        Outcome::Declined(_) => pb::TransactionState::Declined,
+        Outcome::NotProcessed(e) => return Err(tonic::Status::unavailable(e.to_string())),
+        Outcome::Unknown(e) => return Err(tonic::Status::unknown(e.to_string())),
+    };
+    Ok(Some(pb::Transaction {
+        transaction_id: tx_id.as_str().to_owned(),
+        state: state as i32,
+        ..Default::default()
+    }))
+}
+
 /// Runs `spec` against `target`, printing the progress line if asked.
 pub async fn run(target: &Target, spec: &RunSpec) -> anyhow::Result<RunResult> {
+    let connections = match spec.load {
+        Load::Closed { connections, .. } | Load::Open { connections, .. } => connections.max(1),
+    };
+    let mut conns = Vec::with_capacity(connections);
+    for _ in 0..connections {
+        conns.push(Conn::Grpc(SettlementServiceClient::new(
+            connect(&target.url).await?,
+        )));
+    }
+    run_via(target, spec, conns).await
+}
+
+/// Runs `spec` with every call made through `adapter` in-process, with no
+/// hub (`target.url` is not used): the same planner, arrivals, histograms
+/// and book as [`run`], so the two are comparable call for call.
+pub async fn run_direct(
+    target: &Target,
+    adapter: Arc<dyn Adapter>,
+    spec: &RunSpec,
+) -> anyhow::Result<RunResult> {
+    let connections = match spec.load {
+        Load::Closed { connections, .. } | Load::Open { connections, .. } => connections.max(1),
+    };
+    run_via(target, spec, vec![Conn::Adapter(adapter); connections]).await
+}
+
+async fn run_via(target: &Target, spec: &RunSpec, conns: Vec<Conn>) -> anyhow::Result<RunResult> {
     anyhow::ensure!(!target.partners.is_empty(), "no partners");
     anyhow::ensure!(!target.providers.is_empty(), "no providers");
     let target = Arc::new(target.clone());
     let keys = Arc::new(Keys::new(&target)?.0);
-    let connections = match spec.load {
-        Load::Closed { connections, .. } | Load::Open { connections, .. } => connections.max(1),
-    };
-    let mut channels = Vec::with_capacity(connections);
-    for _ in 0..connections {
-        channels.push(connect(&target.url).await?);
+    match &spec.load {
+        Load::Closed { streams, .. } => {
+            let streams = (*streams).max(1);
+            let mut callers = Vec::with_capacity(conns.len() * streams);
+            for (c, conn) in conns.iter().enumerate() {
+                for s in 0..streams {
+                    let caller = c * streams + s;
+                    callers.push(Caller {
+                        planner: Planner::new(
+                            &target,
+                            spec,
+                            caller,
+                            Some(caller % target.partners.len()),
+                        ),
+                        conn: conn.clone(),
+                        target: target.clone(),
+                        keys: keys.clone(),
+                        timeout: spec.timeout,
+                    });
+                }
+            }
+            let run = closed_loop(
+                &spec.label,
+                spec.progress,
+                spec.duration,
+                spec.max_calls,
+                callers,
+                Caller::step,
+            )
+            .await;
+            let mut book = Book::default();
+            for c in run.callers {
+                book.merge_from(c.planner.book);
+            }
+            Ok(RunResult {
+                summary: run.summary,
+                series: run.series,
+                book,
+                dropped: 0,
+            })
+        }
+        Load::Open {
+            rate,
+            max_in_flight,
+            ..
+        } => {
+            let (summary, series, (book, dropped)) =
+                measured(&spec.label, spec.progress, |recorder, completed| {
+                    open(
+                        target.clone(),
+                        keys.clone(),
+                        spec,
+                        conns,
+                        rate.clone(),
+                        *max_in_flight,
+                        recorder,
+                        completed,
+                    )
+                })
+                .await;
+            Ok(RunResult {
+                summary,
+                series,
+                book,
+                dropped,
+            })
+        }
     }
+}
+
+/// Runs `body` with a fresh [`Recorder`] and a count of completed calls,
+/// printing the progress line once a second if asked; returns what was
+/// recorded over the time `body` took, the per-second series and `body`'s
+/// own result.
+async fn measured<T, Fut>(
+    label: &str,
+    progress: bool,
+    body: impl FnOnce(Arc<Recorder>, Arc<AtomicU64>) -> Fut,
+) -> (Summary, Vec<TimePoint>, T)
+where
+    Fut: std::future::Future<Output = T>,
+{
     let recorder = Arc::new(Recorder::new(64));
     let completed = Arc::new(AtomicU64::new(0));
     let stop = Arc::new(AtomicBool::new(false));
@@ -485,45 +709,109 @@ pub async fn run(target: &Target, spec: &RunSpec) -> anyhow::Result<RunResult> {
         recorder.clone(),
         completed.clone(),
         stop.clone(),
-        spec.label.clone(),
-        spec.progress,
+        label.to_owned(),
+        progress,
     ));
     let started = Instant::now();
-    let (book, dropped) = match &spec.load {
-        Load::Closed { streams, .. } => {
-            let book = closed(
-                &target, &keys, spec, &channels, *streams, &recorder, &completed,
-            )
-            .await;
-            (book, 0)
-        }
-        Load::Open {
-            rate,
-            max_in_flight,
-            ..
-        } => {
-            open(
-                &target,
-                &keys,
-                spec,
-                &channels,
-                rate,
-                *max_in_flight,
-                &recorder,
-                &completed,
-            )
-            .await
-        }
-    };
+    let out = body(recorder.clone(), completed).await;
     let elapsed = started.elapsed();
     stop.store(true, Ordering::Relaxed);
     let series = ticker.await.unwrap_or_default();
-    Ok(RunResult {
-        summary: recorder.summary(elapsed),
-        series,
-        book,
-        dropped,
+    (recorder.summary(elapsed), series, out)
+}
+
+/// What [`closed_loop`] measured, and its callers as they ended.
+pub struct ClosedRun<C> {
+    /// Histograms and errors.
+    pub summary: Summary,
+    /// One point per second.
+    pub series: Vec<TimePoint>,
+    /// Each caller's state at the end, in no particular order.
+    pub callers: Vec<C>,
+}
+
+/// The closed loop: every caller makes its next call as soon as the
+/// previous one is answered, for `duration` or until `max_calls` calls
+/// have started. `step` makes one call with a caller's state and gives the
+/// state back with the operation made and its result; the time it takes is
+/// the call's latency. The generator's own closed loop (planned settlement
+/// calls) and read benchmarks with calls of their own both run on it.
+pub async fn closed_loop<C, F, Fut>(
+    label: &str,
+    progress: bool,
+    duration: Duration,
+    max_calls: Option<u64>,
+    callers: Vec<C>,
+    step: F,
+) -> ClosedRun<C>
+where
+    C: Send + 'static,
+    F: Fn(C) -> Fut + Clone + Send + 'static,
+    Fut: std::future::Future<Output = (C, Op, Result<(), tonic::Code>)> + Send + 'static,
+{
+    let (summary, series, callers) = measured(label, progress, |recorder, completed| async move {
+        let deadline = Instant::now() + duration;
+        let issued = Arc::new(AtomicU64::new(0));
+        let mut workers = tokio::task::JoinSet::new();
+        for (i, state) in callers.into_iter().enumerate() {
+            let (recorder, completed, issued, step) = (
+                recorder.clone(),
+                completed.clone(),
+                issued.clone(),
+                step.clone(),
+            );
+            workers.spawn(async move {
+                let mut state = state;
+                while Instant::now() < deadline {
+                    if max_calls.is_some_and(|m| issued.fetch_add(1, Ordering::Relaxed) >= m) {
+                        break;
+                    }
+                    let start = Instant::now();
+                    let (next, op, result) = step(state).await;
+                    state = next;
+                    recorder.record(i, op, start.elapsed(), result);
+                    completed.fetch_add(1, Ordering::Relaxed);
+                }
+                state
+            });
+        }
+        let mut out = Vec::new();
+        while let Some(done) = workers.join_next().await {
+            if let Ok(state) = done {
+                out.push(state);
+            }
+        }
+        out
     })
+    .await;
+    ClosedRun {
+        summary,
+        series,
+        callers,
+    }
+}
+
+/// One closed-loop caller of planned settlement calls.
+struct Caller {
+    planner: Planner,
+    conn: Conn,
+    target: Arc<Target>,
+    keys: Arc<Vec<AsciiMetadataValue>>,
+    timeout: Duration,
+}
+
+impl Caller {
+    async fn step(mut self) -> (Self, Op, Result<(), tonic::Code>) {
+        let call = self.planner.plan();
+        let op = call.op;
+        let answer = self
+            .conn
+            .execute(&self.target, &self.keys, &call, self.timeout)
+            .await;
+        let code = answer.as_ref().map(|_| ()).map_err(|s| s.code());
+        self.planner.settle(call, &answer);
+        (self, op, code)
+    }
 }
 
 async fn tick(
@@ -554,70 +842,17 @@ async fn tick(
 }
 
 #[allow(clippy::too_many_arguments)]
-async fn closed(
-    target: &Arc<Target>,
-    keys: &Arc<Vec<AsciiMetadataValue>>,
-    spec: &RunSpec,
-    channels: &[Channel],
-    streams: usize,
-    recorder: &Arc<Recorder>,
-    completed: &Arc<AtomicU64>,
-) -> Book {
-    let deadline = Instant::now() + spec.duration;
-    let issued = Arc::new(AtomicU64::new(0));
-    let mut workers = tokio::task::JoinSet::new();
-    for (c, channel) in channels.iter().enumerate() {
-        for s in 0..streams.max(1) {
-            let caller = c * streams.max(1) + s;
-            let mut planner =
-                Planner::new(target, spec, caller, Some(caller % target.partners.len()));
-            let mut client = SettlementServiceClient::new(channel.clone());
-            let (target, keys, recorder, completed, issued) = (
-                target.clone(),
-                keys.clone(),
-                recorder.clone(),
-                completed.clone(),
-                issued.clone(),
-            );
-            let (max, timeout) = (spec.max_calls, spec.timeout);
-            workers.spawn(async move {
-                while Instant::now() < deadline {
-                    if max.is_some_and(|m| issued.fetch_add(1, Ordering::Relaxed) >= m) {
-                        break;
-                    }
-                    let call = planner.plan();
-                    let start = Instant::now();
-                    let answer = execute(&mut client, &target, &keys, &call, timeout).await;
-                    let code = answer.as_ref().map(|_| ()).map_err(|s| s.code());
-                    recorder.record(caller, call.op, start.elapsed(), code);
-                    completed.fetch_add(1, Ordering::Relaxed);
-                    planner.settle(call, &answer);
-                }
-                planner.book
-            });
-        }
-    }
-    let mut book = Book::default();
-    while let Some(done) = workers.join_next().await {
-        if let Ok(b) = done {
-            book.merge_from(b);
-        }
-    }
-    book
-}
-
-#[allow(clippy::too_many_arguments)]
 async fn open(
-    target: &Arc<Target>,
-    keys: &Arc<Vec<AsciiMetadataValue>>,
+    target: Arc<Target>,
+    keys: Arc<Vec<AsciiMetadataValue>>,
     spec: &RunSpec,
-    channels: &[Channel],
-    rate: &RateShape,
+    conns: Vec<Conn>,
+    rate: RateShape,
     max_in_flight: usize,
-    recorder: &Arc<Recorder>,
-    completed: &Arc<AtomicU64>,
+    recorder: Arc<Recorder>,
+    completed: Arc<AtomicU64>,
 ) -> (Book, u64) {
-    let planner = Arc::new(Mutex::new(Planner::new(target, spec, 0, None)));
+    let planner = Arc::new(Mutex::new(Planner::new(&target, spec, 0, None)));
     let start = Instant::now();
     let deadline = start + spec.duration;
     let mut next = start;
@@ -639,8 +874,8 @@ async fn open(
                 continue;
             }
             let call = lock(&planner).plan();
-            turn = (turn + 1) % channels.len();
-            let mut client = SettlementServiceClient::new(channels[turn].clone());
+            turn = (turn + 1) % conns.len();
+            let mut conn = conns[turn].clone();
             let (target, keys, recorder, completed, planner) = (
                 target.clone(),
                 keys.clone(),
@@ -650,7 +885,7 @@ async fn open(
             );
             let timeout = spec.timeout;
             in_flight.spawn(async move {
-                let answer = execute(&mut client, &target, &keys, &call, timeout).await;
+                let answer = conn.execute(&target, &keys, &call, timeout).await;
                 let code = answer.as_ref().map(|_| ()).map_err(|s| s.code());
                 // From the intended start: queueing in the generator counts.
                 recorder.record(turn, call.op, intended.elapsed(), code);

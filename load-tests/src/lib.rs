@@ -10,7 +10,9 @@
 //! tonic server: the ceiling), [`audit`] (generator vs journal vs sandbox
 //! ledgers), [`report`] (the markdown report), [`procs`] (the hub, sandboxes and bare server as child
 //! processes), [`scenario`] (the benchmarks and fault scenarios the
-//! `hub-load` binary runs).
+//! `hub-load` binary runs), [`targets`] (the full path against the
+//! provider called directly, the memory soak, reads against a big
+//! journal).
 //!
 //! Benchmarks are run by the binary (`hub-load --help`), never by tests;
 //! the test suite runs a small bounded smoke of the generator.
@@ -23,3 +25,4 @@ pub mod procs;
 pub mod report;
 pub mod scenario;
 pub mod stats;
+pub mod targets;

@@ -11,6 +11,7 @@ use hub_load::generator::{self, Load, Partner, ProviderSpec, RateShape, RunSpec,
 use hub_load::mix::Mix;
 use hub_load::procs::Bins;
 use hub_load::scenario::{self, Kind, Options};
+use hub_load::targets::{self, Query};
 
 /// Load tests of the hub.
 #[derive(Debug, Parser)]
@@ -80,6 +81,61 @@ enum Command {
         /// Seconds per measured ceiling run.
         #[arg(long, default_value_t = 15.0)]
         bench_seconds: f64,
+    },
+    /// The full path through a json-hmac sandbox against the same sandbox
+    /// called directly (its adapter in-process, no hub): open loop, debits,
+    /// same rate and time; then the money audit of both.
+    Overhead {
+        /// Arrival rate, calls per second.
+        #[arg(long, default_value_t = 1000.0)]
+        rate: f64,
+        /// Seconds of measured load of each.
+        #[arg(long, default_value_t = 30.0)]
+        seconds: f64,
+        /// Seconds of warm-up before each.
+        #[arg(long, default_value_t = 5.0)]
+        warmup: f64,
+    },
+    /// The hub's resident memory under open load with echo providers until
+    /// --calls calls; ends with the money audit.
+    Soak {
+        /// Arrival rate, calls per second.
+        #[arg(long, default_value_t = 10_000.0)]
+        rate: f64,
+        /// Calls to make.
+        #[arg(long, default_value_t = 5_000_000)]
+        calls: u64,
+        /// Calls counted as warm-up.
+        #[arg(long, default_value_t = 500_000)]
+        warmup_calls: u64,
+        /// Operation mix.
+        #[arg(
+            long,
+            default_value = "debit=40,credit=20,rollback=10,balance=15,get=15"
+        )]
+        mix: Mix,
+    },
+    /// GetTransaction and ListTransactions latency against a journal seeded
+    /// with --rows transactions (deleted afterwards).
+    BigJournal {
+        /// Transactions to seed.
+        #[arg(long, default_value_t = 10_000_000)]
+        rows: u64,
+        /// Where the temporary journal goes (default: the system's temp dir).
+        #[arg(long)]
+        dir: Option<PathBuf>,
+        /// Which queries (all when none is given).
+        #[arg(value_enum)]
+        queries: Vec<Query>,
+        /// HTTP/2 connections.
+        #[arg(long, default_value_t = 4)]
+        connections: usize,
+        /// Callers per connection.
+        #[arg(long, default_value_t = 4)]
+        streams: usize,
+        /// Seconds per query.
+        #[arg(long, default_value_t = 20.0)]
+        seconds: f64,
     },
     /// Write a gRPC-framed DebitRequest body for h2load (the raw gRPC
     /// path; every request repeats the same idempotency key).
@@ -223,8 +279,64 @@ async fn main() -> anyhow::Result<ExitCode> {
                 clean &= r.audit.is_clean();
                 results.push(r);
             }
-            let md = hub_load::report::markdown(&command_line, Some(&b), &results);
+            let mut md = hub_load::report::markdown(&command_line, Some(&b), &results);
+            // The longer targets run as their own commands; their latest
+            // sections are kept in the report.
+            for part in ["overhead.md", "soak.md", "big-journal.md"] {
+                if let Ok(section) = std::fs::read_to_string(opts.out.join(part)) {
+                    md.push('\n');
+                    md.push_str(&section);
+                }
+            }
             std::fs::write(opts.out.join("REPORT.md"), &md)?;
+            println!("{md}");
+        }
+        Command::Overhead {
+            rate,
+            seconds,
+            warmup,
+        } => {
+            let opts = opts()?;
+            let r = targets::overhead(&opts, rate, seconds, warmup).await?;
+            write_json(&opts.out.join("overhead.json"), &r)?;
+            let md = hub_load::report::overhead(&command_line, &r);
+            std::fs::write(opts.out.join("overhead.md"), &md)?;
+            println!("{md}");
+            clean &= r.is_clean();
+        }
+        Command::Soak {
+            rate,
+            calls,
+            warmup_calls,
+            mix,
+        } => {
+            let opts = opts()?;
+            let r = targets::soak(&opts, rate, calls, warmup_calls, mix).await?;
+            write_json(&opts.out.join("soak.json"), &r)?;
+            let md = hub_load::report::soak(&command_line, &r);
+            std::fs::write(opts.out.join("soak.md"), &md)?;
+            println!("{md}");
+            clean &= r.audit.is_clean();
+        }
+        Command::BigJournal {
+            rows,
+            dir,
+            queries,
+            connections,
+            streams,
+            seconds,
+        } => {
+            let opts = opts()?;
+            let queries = if queries.is_empty() {
+                Query::ALL.to_vec()
+            } else {
+                queries
+            };
+            let r = targets::big_journal(&opts, dir, rows, &queries, connections, streams, seconds)
+                .await?;
+            write_json(&opts.out.join("big-journal.json"), &r)?;
+            let md = hub_load::report::big_journal(&command_line, &r);
+            std::fs::write(opts.out.join("big-journal.md"), &md)?;
             println!("{md}");
         }
         Command::H2loadBody {

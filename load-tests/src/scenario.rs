@@ -13,7 +13,7 @@
 //! Both end with the money audit ([`crate::audit`]); a discrepancy fails
 //! the run.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashSet};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -72,6 +72,22 @@ pub enum Providers {
     Echo,
     /// A sandbox process per built-in dialect.
     Sandboxes,
+    /// One json-hmac sandbox process (provider `hmac`).
+    JsonHmac,
+}
+
+impl Providers {
+    fn sandboxes(self) -> &'static [(&'static str, &'static str)] {
+        match self {
+            Providers::Echo => &[],
+            Providers::Sandboxes => &[
+                ("hmac", "json-hmac"),
+                ("rsa", "json-rsa"),
+                ("md5", "form-md5"),
+            ],
+            Providers::JsonHmac => &[("hmac", "json-hmac")],
+        }
+    }
 }
 
 /// A running hub with its providers, and the generator's view of it.
@@ -145,6 +161,23 @@ async fn start_sandbox(
     })
 }
 
+/// The json-hmac adapter for sandbox `s`, configured as the hub configures
+/// it ([`provider_toml`]): for calling the sandbox directly, without the hub.
+pub fn json_hmac_adapter(s: &SandboxProc) -> anyhow::Result<Arc<dyn adapter_api::Adapter>> {
+    anyhow::ensure!(
+        s.dialect == "json-hmac",
+        "{} is not a json-hmac sandbox",
+        s.provider
+    );
+    let config = adapter_json_hmac::JsonHmacConfig {
+        base_url: s.base_url.clone(),
+        secret: HMAC_SECRET.into(),
+        operator: OPERATOR.into(),
+        ca_file: None,
+    };
+    Ok(Arc::new(adapter_json_hmac::JsonHmacAdapter::new(config)?))
+}
+
 fn provider_toml(s: &SandboxProc) -> String {
     let common = "timeout = \"2s\"\nconcurrency = 4096\n";
     match s.dialect {
@@ -213,6 +246,16 @@ pub async fn create_keys(path: &Path, partners: usize) -> anyhow::Result<Vec<Par
 /// Starts sandboxes (if asked) and the hub, with keys for the partners.
 pub async fn start_stack(opts: &Options, providers: Providers) -> anyhow::Result<Stack> {
     let dir = tempfile::Builder::new().prefix("hub-load-").tempdir()?;
+    start_stack_in(opts, providers, dir).await
+}
+
+/// [`start_stack`] in `dir`, whose `hub.db` may already hold a journal
+/// (a seeded one); `dir` is deleted with the stack.
+pub async fn start_stack_in(
+    opts: &Options,
+    providers: Providers,
+    dir: tempfile::TempDir,
+) -> anyhow::Result<Stack> {
     let mut sandboxes = Vec::new();
     let mut specs = Vec::new();
     let mut entries = String::new();
@@ -229,12 +272,8 @@ pub async fn start_stack(opts: &Options, providers: Providers) -> anyhow::Result
                 });
             }
         }
-        Providers::Sandboxes => {
-            for (name, dialect) in [
-                ("hmac", "json-hmac"),
-                ("rsa", "json-rsa"),
-                ("md5", "form-md5"),
-            ] {
+        Providers::Sandboxes | Providers::JsonHmac => {
+            for &(name, dialect) in providers.sandboxes() {
                 let s = start_sandbox(&opts.bins, dir.path(), name, dialect).await?;
                 entries.push_str(&provider_toml(&s));
                 entries.push('\n');
@@ -287,6 +326,29 @@ impl Stack {
     /// generator's book and every sandbox's ledger, then stops the
     /// sandboxes.
     pub async fn finish(self, book: &generator::Book) -> anyhow::Result<MoneyAudit> {
+        self.finish_excluding(book, &HashSet::new()).await
+    }
+
+    /// Stops the hub gracefully and the sandboxes, with no audit.
+    pub async fn stop(self) -> anyhow::Result<()> {
+        let hub = Arc::try_unwrap(self.hub)
+            .map_err(|_| anyhow::anyhow!("the hub is still shared"))?
+            .into_inner();
+        hub.stop(Duration::from_secs(20)).await?;
+        for s in self.sandboxes {
+            let _ = s.proc.stop(Duration::from_secs(5)).await;
+        }
+        Ok(())
+    }
+
+    /// [`Stack::finish`], leaving out of the ledger audit the provider
+    /// transactions in `not_through_hub` (calls made to a sandbox directly,
+    /// which the caller audits itself).
+    pub async fn finish_excluding(
+        self,
+        book: &generator::Book,
+        not_through_hub: &HashSet<String>,
+    ) -> anyhow::Result<MoneyAudit> {
         let hub = Arc::try_unwrap(self.hub)
             .map_err(|_| anyhow::anyhow!("the hub is still shared"))?
             .into_inner();
@@ -300,10 +362,9 @@ impl Stack {
             let mut ids = Vec::new();
             for s in &self.sandboxes {
                 let id = hub::domain::ProviderId::parse(&s.provider)?;
-                views.insert(
-                    id.clone(),
-                    hub::audit::fetch_ledger(s.dialect, &s.base_url).await?,
-                );
+                let mut entries = hub::audit::fetch_ledger(s.dialect, &s.base_url).await?;
+                entries.retain(|e| !not_through_hub.contains(&e.tx_id));
+                views.insert(id.clone(), entries);
                 ids.push(id);
             }
             Some(hub::audit::audit_only(&records, &views, &ids))
@@ -544,7 +605,7 @@ impl Kind {
 
 /// Something done to the system at a point in the run.
 #[derive(Clone, Debug)]
-enum Action {
+pub(crate) enum Action {
     Fault(usize, String),
     Clear(usize),
     KillHub,
@@ -672,7 +733,7 @@ pub async fn scenario(
 
 /// Fires `actions` at their times and samples the hub's memory once a
 /// second, for `duration`.
-async fn drive(
+pub(crate) async fn drive(
     hub: Arc<Mutex<Proc>>,
     sandboxes: Vec<String>,
     mut actions: Vec<(Duration, Action)>,
