@@ -386,7 +386,12 @@ async fn a_client_that_goes_away_leaves_no_half_done_transaction() {
             state(&r.into_inner().transaction.unwrap()),
             pb::TransactionState::Pending
         ),
-        Err(e) => assert_eq!(e.code(), Code::DeadlineExceeded),
+        // On a loaded machine the client's own timer may fire first
+        // (tonic reports that as CANCELLED).
+        Err(e) => assert!(
+            matches!(e.code(), Code::DeadlineExceeded | Code::Cancelled),
+            "{e:?}"
+        ),
     }
     // Another client disconnects outright.
     let mut c2 = hub.client_with(Some(key.clone())).await;

@@ -25,9 +25,13 @@ use crate::domain::{
     decline_code, decline_from_code,
 };
 
+// `seq` is a plain rowid, not AUTOINCREMENT: rows of `transactions` and
+// `events` are never deleted, so max+1 is already monotonic, and
+// AUTOINCREMENT would cost a `sqlite_sequence` write per insert. (Journals
+// created before keep their AUTOINCREMENT; both behave the same.)
 const SCHEMA: &str = r#"
 CREATE TABLE IF NOT EXISTS transactions (
-    seq             INTEGER PRIMARY KEY AUTOINCREMENT,
+    seq             INTEGER PRIMARY KEY,
     id              TEXT NOT NULL UNIQUE,
     partner         TEXT NOT NULL,
     idempotency_key TEXT NOT NULL,
@@ -56,7 +60,7 @@ CREATE INDEX IF NOT EXISTS transactions_partner_day
     ON transactions (partner, currency, created_us);
 
 CREATE TABLE IF NOT EXISTS events (
-    seq            INTEGER PRIMARY KEY AUTOINCREMENT,
+    seq            INTEGER PRIMARY KEY,
     tx_id          TEXT NOT NULL REFERENCES transactions (id),
     partner        TEXT NOT NULL,
     state          INTEGER NOT NULL,
@@ -102,6 +106,15 @@ CREATE TABLE IF NOT EXISTS api_keys (
 const TX_COLUMNS: &str = "seq, id, partner, idempotency_key, kind, state, decline_reason, \
      provider, account, currency, amount, reference, reverses, balance_after, provider_ref, \
      created_us, updated_us, tombstone";
+
+/// A state transition, returning the stored row.
+static UPDATE_STATE_SQL: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
+    format!(
+        "UPDATE transactions SET state = ?2, decline_reason = COALESCE(?3, decline_reason), \
+         balance_after = COALESCE(?4, balance_after), provider_ref = COALESCE(?5, provider_ref), \
+         updated_us = ?6 WHERE id = ?1 RETURNING {TX_COLUMNS}"
+    )
+});
 
 /// How many writes one commit takes at most.
 const MAX_BATCH: usize = 512;
@@ -605,20 +618,22 @@ fn transition(
         ),
         _ => (None, None, None),
     };
-    c.execute_cached(
-        "UPDATE transactions SET state = ?2, decline_reason = COALESCE(?3, decline_reason), \
-         balance_after = COALESCE(?4, balance_after), provider_ref = COALESCE(?5, provider_ref), \
-         updated_us = ?6 WHERE id = ?1",
-        params![
-            tx.id.as_str(),
-            state.code(),
-            decline,
-            balance,
-            provider_ref,
-            now_us
-        ],
-    )?;
-    let stored = by_id(c, &tx.id)?.ok_or(JournalError::Corrupt("updated row vanished"))?;
+    // The updated row comes back from the update itself.
+    let stored = c
+        .query_row_cached(
+            &UPDATE_STATE_SQL,
+            params![
+                tx.id.as_str(),
+                state.code(),
+                decline,
+                balance,
+                provider_ref,
+                now_us
+            ],
+            read_tx,
+        )
+        .optional()?
+        .ok_or(JournalError::Corrupt("updated row vanished"))?;
     append_event(c, stored)
 }
 
