@@ -3,6 +3,8 @@
 //! and a secrets scan of a real hub process's TRACE logs.
 
 mod common;
+#[path = "common/process.rs"]
+mod process;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::future::Future;
@@ -13,6 +15,7 @@ use std::time::Duration;
 use common::*;
 use hub::auth::{Permission, required_permission};
 use hub_proto::settlement::v1 as pb;
+use process::{HubProcess, free_port};
 use tokio_stream::StreamExt;
 use tonic::{Code, Status};
 
@@ -546,60 +549,17 @@ fn leaked<'a>(log: &str, secrets: &[(&'a str, &str)]) -> Vec<&'a str> {
         .collect()
 }
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-/// A `hub serve` process logging at TRACE into a file.
-struct HubProcess {
-    child: std::process::Child,
-    addr: std::net::SocketAddr,
-}
-
-impl HubProcess {
-    async fn start(config: &std::path::Path, log: &std::path::Path, json: bool) -> HubProcess {
-        let port = free_port();
-        let out = std::fs::File::create(log).unwrap();
-        let err = out.try_clone().unwrap();
-        let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_hub"));
-        if json {
-            cmd.arg("--log-json");
-        }
-        let child = cmd
-            .arg("--config")
-            .arg(config)
-            .arg("serve")
-            .env("HUB_SERVER__LISTEN", format!("127.0.0.1:{port}"))
-            .env("HUB_SERVER__PLAINTEXT", "true")
-            // No metrics listener: its default port is fixed.
-            .env("HUB_METRICS__ENABLED", "false")
-            .env("HUB_LOG", "trace")
-            .env_remove("RUST_LOG")
-            .stdout(out)
-            .stderr(err)
-            .spawn()
-            .unwrap();
-        let addr: std::net::SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
-        let process = HubProcess { child, addr };
-        for _ in 0..200 {
-            if tokio::net::TcpStream::connect(addr).await.is_ok() {
-                return process;
-            }
-            tokio::time::sleep(Duration::from_millis(25)).await;
-        }
-        panic!("the hub process did not start");
+/// A `hub serve` process logging at TRACE (JSON lines if `json`) into `log`.
+async fn traced_process(config: &std::path::Path, log: &std::path::Path, json: bool) -> HubProcess {
+    let port = free_port();
+    let out = std::fs::File::create(log).unwrap();
+    let err = out.try_clone().unwrap();
+    let mut cmd = HubProcess::command(config, port);
+    if json {
+        cmd.arg("--log-json");
     }
-}
-
-impl Drop for HubProcess {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
+    cmd.env("HUB_LOG", "trace").stdout(out).stderr(err);
+    HubProcess::spawn(cmd, port).await
 }
 
 const PROVIDER_SECRET: &str = "prov-secret-5f0c2e9a71d84b36";
@@ -662,7 +622,7 @@ async fn traced_run(json: bool) -> (String, Vec<(&'static str, String)>) {
         .collect();
     let wrong_key = format!("hk_{key_id}_{wrong_secret}");
 
-    let process = HubProcess::start(&config_file, &log_file, json).await;
+    let process = traced_process(&config_file, &log_file, json).await;
     let mut c = client_at(process.addr, &key).await;
     let mut first = tonic::Request::new(debit("scan-1", "acc-1", 500));
     first

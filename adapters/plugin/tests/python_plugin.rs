@@ -7,8 +7,7 @@
 //! (which creates the pinned venv on first use). Never skipped.
 
 use std::collections::HashMap;
-use std::path::{Path, PathBuf};
-use std::process::Stdio;
+use std::path::Path;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -18,85 +17,26 @@ use adapter_api::{
 };
 use adapter_conformance::{Fault, Report, SandboxProbe, Subject, run};
 use sandbox_kit::{AccountSeed, FaultKind};
-use tokio::io::{AsyncBufReadExt, BufReader};
-use tokio::process::{Child, Command};
 
 const TOKEN: &str = "conformance-plugin-token";
 const SECRET: &str = "conformance-secret";
 
-fn root() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..")
-}
+#[path = "support/python.rs"]
+mod python;
 
-/// The pinned Python: `TOOLS_PYTHON`, or the project venv (created if needed).
-fn python() -> PathBuf {
-    if let Some(p) = std::env::var_os("TOOLS_PYTHON").filter(|p| !p.is_empty()) {
-        return PathBuf::from(p);
-    }
-    let out = std::process::Command::new("bash")
-        .arg(root().join("scripts/tools.sh"))
-        .arg("python")
-        .stderr(Stdio::inherit())
-        .output()
-        .expect("bash runs scripts/tools.sh");
-    assert!(out.status.success(), "scripts/tools.sh python failed");
-    let path = String::from_utf8(out.stdout).expect("a UTF-8 path");
-    PathBuf::from(path.trim())
-}
+use python::PythonPlugin;
 
-/// A running plugin process; killed when dropped.
-struct Plugin {
-    child: Child,
-    address: String,
-}
+/// The plugin process and the bridge to it.
+struct Plugin(PythonPlugin);
 
 impl Plugin {
-    async fn start(python: &Path, dir: &Path, name: &str, base_url: &str) -> Self {
-        let token = dir.join("token");
-        let secret = dir.join("secret");
-        std::fs::write(&token, format!("{TOKEN}\n")).unwrap();
-        std::fs::write(&secret, SECRET).unwrap();
-        let socket = dir.join(format!("{name}.sock"));
-        let listen = format!("unix:{}", socket.display());
-        let mut child = Command::new(python)
-            .args([
-                "-m",
-                "json_hmac_plugin",
-                "--listen",
-                &listen,
-                "--operator",
-                "hub",
-            ])
-            .arg("--token-file")
-            .arg(&token)
-            .arg("--secret-file")
-            .arg(&secret)
-            .args(["--base-url", base_url, "--timeout", "5"])
-            .current_dir(root().join("adapters/plugins/python-json-hmac"))
-            .env("PYTHONDONTWRITEBYTECODE", "1")
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .kill_on_drop(true)
-            .spawn()
-            .expect("the plugin starts");
-        let stdout = child.stdout.take().expect("piped stdout");
-        let mut lines = BufReader::new(stdout).lines();
-        let line = tokio::time::timeout(Duration::from_secs(60), lines.next_line())
-            .await
-            .expect("the plugin says it listens within a minute")
-            .expect("its stdout is readable")
-            .expect("the plugin printed a line before exiting");
-        assert_eq!(line, format!("listening on {listen}"));
-        Self {
-            child,
-            address: listen,
-        }
+    async fn start(dir: &Path, name: &str, base_url: &str) -> Self {
+        Plugin(PythonPlugin::start(dir, name, TOKEN, SECRET, base_url).await)
     }
 
     fn adapter(&self) -> Arc<dyn Adapter> {
         adapter_plugin::Factory
-            .build(&serde_json::json!({"address": self.address, "token": TOKEN}))
+            .build(&serde_json::json!({"address": self.0.address, "token": TOKEN}))
             .expect("the plugin describes itself")
     }
 }
@@ -177,7 +117,6 @@ fn check(report: &Report) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_python_plugin_conforms_and_a_killed_plugin_is_not_processed() {
-    let python = python();
     let dir = tempfile::tempdir().unwrap();
     let sandbox = sandbox_json_hmac::Sandbox::start_local(sandbox_json_hmac::SandboxConfig {
         secret: SECRET.into(),
@@ -186,15 +125,15 @@ async fn the_python_plugin_conforms_and_a_killed_plugin_is_not_processed() {
     })
     .await
     .unwrap();
-    let plugin = Plugin::start(&python, dir.path(), "plugin", &sandbox.base_url()).await;
+    let plugin = Plugin::start(dir.path(), "plugin", &sandbox.base_url()).await;
     // The same plugin aimed at a provider nobody serves: it must say
     // NOT_PROCESSED with a connect error, which the bridge trusts.
-    let stranded = Plugin::start(&python, dir.path(), "stranded", &closed_port().await).await;
+    let stranded = Plugin::start(dir.path(), "stranded", &closed_port().await).await;
 
     let adapter = plugin.adapter();
     assert_eq!(
         adapter_plugin::Factory
-            .build(&serde_json::json!({"address": plugin.address, "token": TOKEN}))
+            .build(&serde_json::json!({"address": plugin.0.address, "token": TOKEN}))
             .map(|a| a.descriptor().default_timeout)
             .ok(),
         Some(Duration::from_secs(2))
@@ -211,7 +150,7 @@ async fn the_python_plugin_conforms_and_a_killed_plugin_is_not_processed() {
     check(&run(&subject).await);
 
     // Kill the plugin process: nothing listens, nothing is sent.
-    let Plugin { mut child, .. } = plugin;
+    let Plugin(PythonPlugin { mut child, .. }) = plugin;
     child.kill().await.unwrap();
     let o = adapter
         .transfer(&MoneyRequest {

@@ -1,5 +1,7 @@
 //! A `hub serve` child process for tests that need a real process (signals,
-//! SIGKILL). Not in `common`: only the hub crate's tests have the binary.
+//! SIGKILL, its logs). Not in `common`: only the hub crate's tests have the binary.
+
+#![allow(dead_code)]
 
 use std::time::Duration;
 
@@ -20,10 +22,12 @@ pub struct HubProcess {
 }
 
 impl HubProcess {
-    /// Starts `hub serve` with `config` and waits until it answers.
-    pub async fn start(config: &std::path::Path, port: u16) -> HubProcess {
-        let child = std::process::Command::new(env!("CARGO_BIN_EXE_hub"))
-            .arg("--config")
+    /// `hub --config CONFIG serve` on `port`, plaintext, without a metrics
+    /// listener, logging at `HUB_LOG=warn` to nowhere; add to it before
+    /// [`HubProcess::spawn`].
+    pub fn command(config: &std::path::Path, port: u16) -> std::process::Command {
+        let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_hub"));
+        cmd.arg("--config")
             .arg(config)
             .arg("serve")
             .env("HUB_SERVER__LISTEN", format!("127.0.0.1:{port}"))
@@ -31,9 +35,20 @@ impl HubProcess {
             // No metrics listener: its default port is fixed.
             .env("HUB_METRICS__ENABLED", "false")
             .env("HUB_LOG", "warn")
-            .stdout(std::process::Stdio::null())
-            .spawn()
-            .unwrap();
+            .env_remove("RUST_LOG")
+            .stdout(std::process::Stdio::null());
+        cmd
+    }
+
+    /// Starts `hub serve` with `config` and waits until it answers.
+    pub async fn start(config: &std::path::Path, port: u16) -> HubProcess {
+        Self::spawn(Self::command(config, port), port).await
+    }
+
+    /// Runs `cmd` (from [`HubProcess::command`]) and waits until the hub
+    /// answers on `port`.
+    pub async fn spawn(mut cmd: std::process::Command, port: u16) -> HubProcess {
+        let child = cmd.spawn().unwrap();
         let addr: std::net::SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
         // Owned at once, so a failure below still kills and reaps it.
         let process = HubProcess { child, addr };
