@@ -127,8 +127,6 @@ pub struct SqliteJournal {
     readers: Arc<ReadPool>,
     changes: broadcast::Sender<Change>,
     stats: Arc<Counters>,
-    /// Dropped with the journal, which stops the checkpointer thread.
-    _checkpoints: Option<std::sync::mpsc::Sender<()>>,
 }
 
 #[derive(Default)]
@@ -152,8 +150,6 @@ impl SqliteJournal {
         let writer = Connection::open(path)?;
         writer.pragma_update(None, "journal_mode", "WAL")?;
         configure(&writer)?;
-        // The writer's hot pages stay in its own cache.
-        writer.pragma_update(None, "cache_size", WRITER_CACHE_KIB)?;
         writer.execute_batch(SCHEMA)?;
         let mut readers = Vec::with_capacity(READERS);
         for _ in 0..READERS {
@@ -161,17 +157,7 @@ impl SqliteJournal {
             configure(&c)?;
             readers.push(Mutex::new(c));
         }
-        let checkpointer = Connection::open(path)?;
-        configure(&checkpointer)?;
-        let checkpoints = spawn_checkpointer(checkpointer);
-        if checkpoints.is_some() {
-            // The writer never stops to checkpoint: the checkpointer thread
-            // does that beside it.
-            writer.pragma_update(None, "wal_autocheckpoint", 0)?;
-        }
-        let mut journal = Self::start(Arc::new(Mutex::new(writer)), readers);
-        journal._checkpoints = checkpoints;
-        Ok(journal)
+        Ok(Self::start(Arc::new(Mutex::new(writer)), readers))
     }
 
     /// A journal in memory, for tests: one connection serves reads and
@@ -226,7 +212,6 @@ impl SqliteJournal {
             readers,
             changes,
             stats,
-            _checkpoints: None,
         }
     }
 
@@ -280,47 +265,6 @@ fn configure(c: &Connection) -> Result<(), rusqlite::Error> {
     c.pragma_update(None, "foreign_keys", "ON")?;
     c.busy_timeout(std::time::Duration::from_secs(5))?;
     Ok(())
-}
-
-/// The writer connection's page cache (negative: KiB), 16 MiB.
-const WRITER_CACHE_KIB: i64 = -16 * 1024;
-/// How often the checkpointer copies committed WAL frames into the
-/// database file.
-const CHECKPOINT_EVERY: std::time::Duration = std::time::Duration::from_millis(250);
-
-/// Checkpoints the WAL on its own connection and thread, so that commits
-/// never wait for one (SQLite's automatic checkpoint runs inside the commit
-/// that crosses the threshold, fsync of the database file included).
-/// PASSIVE: it copies what no reader still needs and never blocks the
-/// writer or readers. Durability is the WAL's: each commit is fsynced there
-/// (`synchronous=FULL`) before it is acknowledged. Stops when the sender is
-/// dropped; `None` if the thread could not start (then SQLite's automatic
-/// checkpoint stays on).
-fn spawn_checkpointer(conn: Connection) -> Option<std::sync::mpsc::Sender<()>> {
-    let (stop, stopped) = std::sync::mpsc::channel::<()>();
-    let run = move || {
-        while let Err(std::sync::mpsc::RecvTimeoutError::Timeout) =
-            stopped.recv_timeout(CHECKPOINT_EVERY)
-        {
-            let done: rusqlite::Result<(i64, i64, i64)> =
-                conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |r| {
-                    Ok((r.get(0)?, r.get(1)?, r.get(2)?))
-                });
-            if let Err(e) = done {
-                tracing::warn!(error = %e, "journal checkpoint failed; retrying");
-            }
-        }
-    };
-    match std::thread::Builder::new()
-        .name("journal-checkpointer".into())
-        .spawn(run)
-    {
-        Ok(_) => Some(stop),
-        Err(e) => {
-            tracing::error!(error = %e, "journal checkpointer thread failed to start");
-            None
-        }
-    }
 }
 
 /// Prepared statements kept per connection (every distinct SQL text of
