@@ -58,6 +58,10 @@ CREATE INDEX IF NOT EXISTS transactions_partner_seq ON transactions (partner, se
 CREATE INDEX IF NOT EXISTS transactions_open ON transactions (state) WHERE state IN (0, 1);
 CREATE INDEX IF NOT EXISTS transactions_partner_day
     ON transactions (partner, currency, created_us);
+-- ListTransactions filtered by one state (PENDING, say): without it a
+-- state that matches few rows walks the partner's whole history.
+CREATE INDEX IF NOT EXISTS transactions_partner_state
+    ON transactions (partner, state, seq);
 
 CREATE TABLE IF NOT EXISTS events (
     seq            INTEGER PRIMARY KEY,
@@ -1162,11 +1166,20 @@ impl Journal for SqliteJournal {
                 .map(|s| s.code().to_string())
                 .collect::<Vec<_>>()
                 .join(",");
-            let mut sql = format!(
-                "SELECT {TX_COLUMNS} FROM transactions WHERE partner = ?1 AND seq > ?2 \
-                 AND (?3 IS NULL OR provider = ?3) AND (?4 IS NULL OR created_us >= ?4) \
-                 AND (?5 IS NULL OR created_us < ?5)"
-            );
+            // Only the filters given are in the SQL, so that the planner can
+            // use the state index (an `?3 IS NULL OR ...` term hides a
+            // filter from it). Values stay bound parameters.
+            let mut sql =
+                format!("SELECT {TX_COLUMNS} FROM transactions WHERE partner = ?1 AND seq > ?2");
+            if filter.provider.is_some() {
+                sql.push_str(" AND provider = ?3");
+            }
+            if filter.start_us.is_some() {
+                sql.push_str(" AND created_us >= ?4");
+            }
+            if filter.end_us.is_some() {
+                sql.push_str(" AND created_us < ?5");
+            }
             if !states.is_empty() {
                 // Codes are integers from our own enum, never partner text.
                 sql.push_str(&format!(" AND state IN ({states})"));
