@@ -19,15 +19,13 @@ use crate::journal::{AdminActionRecord, ApiKeyRecord, Journal, Recorded, WorkIte
 use crate::operators::{OPERATOR_ID_PREFIX, Operator};
 use crate::reload::Reloader;
 use crate::resilience::{BreakerState, Forced};
-use crate::service::{decode_position, encode_position, transaction};
+use crate::service::{cut_page, decode_position, page_limit, timestamp, transaction};
 
 /// The gRPC service name operators call.
 pub const ADMIN_SERVICE_NAME: &str = "admin.v1.AdminService";
 /// The path prefix of its methods.
 pub const ADMIN_PATH_PREFIX: &str = "/admin.v1.AdminService/";
 
-const DEFAULT_PAGE: usize = 100;
-const MAX_PAGE: usize = 1000;
 const MAX_REASON: usize = 1000;
 
 /// The admin service.
@@ -97,18 +95,10 @@ fn required_reason(reason: &str) -> Result<&str, HubError> {
 }
 
 fn page_size(v: i32) -> Result<usize, HubError> {
-    match v {
-        0 => Ok(DEFAULT_PAGE),
-        n if n < 0 => Err(HubError::field("page_size", "must not be negative")),
-        n => Ok(usize::try_from(n).unwrap_or(MAX_PAGE).min(MAX_PAGE)),
+    if v < 0 {
+        return Err(HubError::field("page_size", "must not be negative"));
     }
-}
-
-fn timestamp(us: i64) -> prost_types::Timestamp {
-    prost_types::Timestamp {
-        seconds: us.div_euclid(1_000_000),
-        nanos: i32::try_from(us.rem_euclid(1_000_000) * 1000).unwrap_or(0),
-    }
+    Ok(page_limit(v))
 }
 
 fn transaction_id(v: &str) -> Result<TransactionId, HubError> {
@@ -259,17 +249,12 @@ impl AdminService for Admin {
         let r = req.get_ref();
         let size = page_size(r.page_size)?;
         let after = decode_position("page_token", &r.page_token)?;
-        let mut rows = self
+        let rows = self
             .journal()
             .list_pending(after, size + 1)
             .await
             .map_err(HubError::from)?;
-        let next = if rows.len() > size {
-            rows.truncate(size);
-            rows.last().map(|t| encode_position(t.seq))
-        } else {
-            None
-        };
+        let (rows, next_page_token) = cut_page(rows, size, |t| t.seq);
         Ok(Response::new(pb::ListPendingTransactionsResponse {
             transactions: rows
                 .iter()
@@ -278,7 +263,7 @@ impl AdminService for Admin {
                     transaction: Some(transaction(t, false)),
                 })
                 .collect(),
-            next_page_token: next.unwrap_or_default(),
+            next_page_token,
         }))
     }
 
@@ -583,17 +568,12 @@ impl AdminService for Admin {
             0 => None,
             seq => Some(seq),
         };
-        let mut rows = self
+        let rows = self
             .journal()
             .list_admin_actions(before, size + 1)
             .await
             .map_err(HubError::from)?;
-        let next = if rows.len() > size {
-            rows.truncate(size);
-            rows.last().map(|a| encode_position(a.seq))
-        } else {
-            None
-        };
+        let (rows, next_page_token) = cut_page(rows, size, |a| a.seq);
         Ok(Response::new(pb::ListAdminActionsResponse {
             actions: rows
                 .iter()
@@ -606,7 +586,7 @@ impl AdminService for Admin {
                     detail: a.detail.clone(),
                 })
                 .collect(),
-            next_page_token: next.unwrap_or_default(),
+            next_page_token,
         }))
     }
 }

@@ -192,6 +192,13 @@ pub(crate) fn hash_secret(secret: &str) -> [u8; 32] {
     Sha256::digest(secret.as_bytes()).into()
 }
 
+/// Whether `secret` is the one of `record` (compared in constant time) and
+/// the key is not revoked.
+pub(crate) fn key_admits(record: &ApiKeyRecord, secret: &str) -> bool {
+    let matches: bool = hash_secret(secret).ct_eq(&record.hash).into();
+    matches && record.revoked_us.is_none()
+}
+
 /// A fresh key id and secret (hex: 64 and 256 random bits).
 pub(crate) fn fresh_id_and_secret() -> (String, String) {
     let mut rng = rand::rng();
@@ -483,8 +490,7 @@ impl Authenticator {
                 r
             }
         };
-        let matches: bool = hash_secret(secret).ct_eq(&record.hash).into();
-        if !matches || record.revoked_us.is_some() {
+        if !key_admits(&record, secret) {
             return Err(invalid);
         }
         Ok(record.partner)
@@ -493,7 +499,7 @@ impl Authenticator {
 
 /// The authenticator in force, replaced whole by a configuration reload;
 /// a call keeps the one it started with.
-pub type SharedAuthenticator = Arc<std::sync::RwLock<Arc<Authenticator>>>;
+pub type SharedAuthenticator = Arc<crate::swap::Swap<Authenticator>>;
 
 /// What stands at the door of one service: proves who calls (from the
 /// credentials of the request) and puts the caller into the request's
@@ -518,11 +524,7 @@ impl Gate for PartnerGate {
         creds: Credentials<'_>,
         req: &mut http::Request<Body>,
     ) -> Result<(), HubError> {
-        let auth = self
-            .0
-            .read()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .clone();
+        let auth = self.0.load();
         let partner = auth.authenticate_request(creds).await?;
         if let Some(ctx) = req.extensions().get::<crate::telemetry::CallContext>() {
             ctx.set_partner(&partner.id);

@@ -236,7 +236,7 @@ pub type Providers = Arc<HashMap<ProviderId, Arc<Provider>>>;
 
 struct Inner {
     journal: Arc<dyn Journal>,
-    providers: std::sync::RwLock<Providers>,
+    providers: crate::swap::Swap<HashMap<ProviderId, Arc<Provider>>>,
     flights: Arc<Flights>,
     tasks: TaskTracker,
     draining: AtomicBool,
@@ -261,12 +261,12 @@ impl Engine {
         Self {
             inner: Arc::new(Inner {
                 journal,
-                providers: std::sync::RwLock::new(Arc::new(
+                providers: crate::swap::Swap::new(
                     providers
                         .into_iter()
                         .map(|(id, p)| (id, Arc::new(p)))
                         .collect(),
-                )),
+                ),
                 flights: Arc::new(Mutex::new(HashMap::new())),
                 tasks: TaskTracker::new(),
                 draining: AtomicBool::new(false),
@@ -329,21 +329,13 @@ impl Engine {
 
     /// The configured providers, as of now.
     pub fn providers(&self) -> Providers {
-        self.inner
-            .providers
-            .read()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .clone()
+        self.inner.providers.load()
     }
 
     /// Routes new calls to `providers` from now on; calls in flight finish
     /// with the providers they started with.
     pub fn replace_providers(&self, providers: Providers) {
-        *self
-            .inner
-            .providers
-            .write()
-            .unwrap_or_else(std::sync::PoisonError::into_inner) = providers;
+        self.inner.providers.store(providers);
     }
 
     /// Whether `provider` is configured.

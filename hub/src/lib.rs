@@ -34,5 +34,6 @@ pub mod resilience;
 pub mod resolver;
 pub mod server;
 pub mod service;
+pub mod swap;
 pub mod telemetry;
 pub mod tls;

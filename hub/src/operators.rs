@@ -9,9 +9,8 @@
 //! admin call get PERMISSION_DENIED; none at all, UNAUTHENTICATED.
 
 use std::collections::{BTreeSet, HashMap};
-use std::sync::{Arc, RwLock};
+use std::sync::Arc;
 
-use subtle::ConstantTimeEq;
 use tonic::body::Body;
 
 use crate::auth::{AuthMethod, Credentials, Gate, NewKey, Permission};
@@ -59,14 +58,12 @@ pub fn operator_key_from_parts(
     secret: &str,
 ) -> Result<NewKey, String> {
     let owner = PartnerId::parse(operator).map_err(|e| e.to_string())?;
+    // A partner key's record, under the operator's id space and prefix.
+    let key = crate::auth::key_from_parts(&owner, label, now_us, id, secret);
     Ok(NewKey {
         record: ApiKeyRecord {
             id: format!("{OPERATOR_ID_PREFIX}{id}"),
-            partner: owner,
-            hash: crate::auth::hash_secret(secret),
-            label: label.to_owned(),
-            created_us: now_us,
-            revoked_us: None,
+            ..key.record
         },
         key: format!("{OPERATOR_KEY_PREFIX}{id}_{secret}"),
     })
@@ -131,8 +128,7 @@ impl OperatorAuth {
             else {
                 return Err(invalid);
             };
-            let matches: bool = crate::auth::hash_secret(secret).ct_eq(&record.hash).into();
-            if !matches || record.revoked_us.is_some() {
+            if !crate::auth::key_admits(&record, secret) {
                 return Err(invalid);
             }
             return self.admit(record.partner.as_str(), AuthMethod::ApiKey);
@@ -173,7 +169,7 @@ impl OperatorAuth {
 }
 
 /// The operators in force, replaced whole by a configuration reload.
-pub type SharedOperatorAuth = Arc<RwLock<Arc<OperatorAuth>>>;
+pub type SharedOperatorAuth = Arc<crate::swap::Swap<OperatorAuth>>;
 
 /// The admin service's gate: operators only.
 pub struct OperatorGate(pub SharedOperatorAuth);
@@ -185,11 +181,7 @@ impl Gate for OperatorGate {
         creds: Credentials<'_>,
         req: &mut http::Request<Body>,
     ) -> Result<(), HubError> {
-        let auth = self
-            .0
-            .read()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .clone();
+        let auth = self.0.load();
         let operator = auth.authenticate(creds).await?;
         req.extensions_mut().insert(operator);
         Ok(())

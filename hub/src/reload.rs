@@ -28,7 +28,7 @@ use tokio::task::AbortHandle;
 
 use crate::auth::{Authenticator, SharedAuthenticator};
 use crate::config::{Config, ConfigError};
-use crate::domain::{PartnerId, ProviderId};
+use crate::domain::ProviderId;
 use crate::engine::{Clock, Engine, Provider};
 use crate::operators::{OperatorAuth, SharedOperatorAuth};
 use crate::registry::Registry;
@@ -213,11 +213,8 @@ impl Reloader {
             next.insert(id, Arc::new(p));
         }
         self.engine.replace_providers(Arc::new(next));
-        *self.auth.write().unwrap_or_else(PoisonError::into_inner) = Arc::new(auth);
-        *self
-            .operators
-            .write()
-            .unwrap_or_else(PoisonError::into_inner) = Arc::new(operators);
+        self.auth.store(Arc::new(auth));
+        self.operators.store(Arc::new(operators));
         for name in &providers_changed {
             if let Ok(id) = ProviderId::parse(name) {
                 self.stop_health(&id);
@@ -229,12 +226,7 @@ impl Reloader {
                 self.start_health(id, p);
             }
         }
-        let partner_ids: Vec<PartnerId> = new
-            .partners
-            .keys()
-            .filter_map(|p| PartnerId::parse(p).ok())
-            .collect();
-        crate::metrics::init_series(&self.engine, &partner_ids);
+        crate::metrics::init_series(&self.engine, &new);
         *current = new;
         tracing::info!(
             partners = ?partners_changed,

@@ -23,7 +23,7 @@ use tonic_health::ServingStatus;
 use crate::admin::{ADMIN_PATH_PREFIX, Admin};
 use crate::auth::{AuthLayer, Authenticator, GateLayer, PartnerGate, SharedAuthenticator};
 use crate::config::{Config, ConfigError, ServerConfig};
-use crate::domain::{PartnerId, ProviderId};
+use crate::domain::ProviderId;
 use crate::engine::{Clock, Engine, SystemClock};
 use crate::journal::{Journal, SqliteJournal};
 use crate::operators::{OperatorAuth, OperatorGate, SharedOperatorAuth};
@@ -31,6 +31,7 @@ use crate::registry::Registry;
 use crate::reload::Reloader;
 use crate::resilience::{Jitter, SeededJitter};
 use crate::service::{Settlement, Timing};
+use crate::swap::Swap;
 use crate::telemetry::TelemetryLayer;
 use crate::tls::{AcceptOptions, ServerTls, TlsError};
 
@@ -104,10 +105,15 @@ impl Hub {
             Some(log) => log.instrument(providers),
             None => providers,
         };
-        let auth: SharedAuthenticator = Arc::new(std::sync::RwLock::new(Arc::new(
-            Authenticator::from_config(config, journal.clone(), clock.clone())?,
-        )));
-        let journal_for_ops = journal.clone();
+        let auth: SharedAuthenticator = Arc::new(Swap::new(Authenticator::from_config(
+            config,
+            journal.clone(),
+            clock.clone(),
+        )?));
+        let operators: SharedOperatorAuth = Arc::new(Swap::new(OperatorAuth::from_config(
+            config,
+            journal.clone(),
+        )?));
         let engine = Engine::new(
             journal,
             providers,
@@ -115,15 +121,7 @@ impl Hub {
             jitter.clone(),
             config.resolver.clone(),
         );
-        let partner_ids: Vec<PartnerId> = config
-            .partners
-            .keys()
-            .filter_map(|p| PartnerId::parse(p).ok())
-            .collect();
-        crate::metrics::init_series(&engine, &partner_ids);
-        let operators: SharedOperatorAuth = Arc::new(std::sync::RwLock::new(Arc::new(
-            OperatorAuth::from_config(config, journal_for_ops)?,
-        )));
+        crate::metrics::init_series(&engine, config);
         let reloader = Arc::new(Reloader::new(
             config.clone(),
             engine.clone(),

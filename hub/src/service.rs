@@ -229,7 +229,7 @@ pub fn reversal_fingerprint(r: &Reversal) -> Fingerprint {
 
 // ---- conversion to the contract ---------------------------------------
 
-fn timestamp(us: i64) -> prost_types::Timestamp {
+pub(crate) fn timestamp(us: i64) -> prost_types::Timestamp {
     prost_types::Timestamp {
         seconds: us.div_euclid(1_000_000),
         nanos: (us.rem_euclid(1_000_000) * 1000) as i32,
@@ -363,6 +363,33 @@ type WatchStream =
 
 const MAX_PAGE: usize = 1000;
 const DEFAULT_PAGE: usize = 100;
+
+/// The rows a page request may have: `page_size` 0 (unset) is the default,
+/// more than the maximum is the maximum. Callers refuse negative sizes.
+pub(crate) fn page_limit(page_size: i32) -> usize {
+    usize::try_from(page_size)
+        .ok()
+        .filter(|n| *n > 0)
+        .map_or(DEFAULT_PAGE, |n| n.min(MAX_PAGE))
+}
+
+/// Cuts `rows`, fetched with one beyond `limit`, to the page, with the
+/// token of the next page (empty on the last) from the position `seq`.
+pub(crate) fn cut_page<T>(
+    mut rows: Vec<T>,
+    limit: usize,
+    seq: impl Fn(&T) -> i64,
+) -> (Vec<T>, String) {
+    if rows.len() <= limit {
+        return (rows, String::new());
+    }
+    rows.truncate(limit);
+    let next = rows
+        .last()
+        .map(|r| encode_position(seq(r)))
+        .unwrap_or_default();
+    (rows, next)
+}
 const WATCH_BATCH: usize = 500;
 
 #[tonic::async_trait]
@@ -574,10 +601,7 @@ impl SettlementService for Settlement {
             c.fail("end_time", "is out of range");
         }
         c.done()?;
-        let limit = match r.page_size {
-            0 => DEFAULT_PAGE,
-            n => (n as usize).min(MAX_PAGE),
-        };
+        let limit = page_limit(r.page_size);
         let filter = ListFilter {
             provider,
             states: states.unwrap_or_default(),
@@ -590,12 +614,7 @@ impl SettlementService for Settlement {
             .list(&partner.id, &filter, after.unwrap_or(0), limit + 1)
             .await
             .map_err(HubError::from)?;
-        let more = rows.len() > limit;
-        let page: Vec<_> = rows.into_iter().take(limit).collect();
-        let next_page_token = match (more, page.last()) {
-            (true, Some(last)) => encode_position(last.seq),
-            _ => String::new(),
-        };
+        let (page, next_page_token) = cut_page(rows, limit, |t| t.seq);
         Ok(Response::new(pb::ListTransactionsResponse {
             transactions: page.iter().map(|t| transaction(t, false)).collect(),
             next_page_token,
