@@ -10,7 +10,7 @@
 //! Every series is named `hub_*`; labels are bounded sets (RPC names,
 //! configured partners and providers, outcome classes), never ids.
 
-use std::sync::LazyLock;
+use std::sync::{Arc, LazyLock};
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -320,23 +320,9 @@ impl Metrics {
 
 /// Creates, at zero, every series whose labels the configuration already
 /// determines (per provider endpoint and per partner), so that dashboards
-/// and alerts see a 0 rather than no data before the first event.
-pub fn init_series<'a>(
-    engine: &Engine,
-    partners: impl IntoIterator<Item = &'a crate::domain::PartnerId>,
-) {
-    const OUTCOMES: &[(&str, &[&str])] = &[
-        (
-            "transfer",
-            &["settled", "declined", "not_processed", "unknown"],
-        ),
-        (
-            "rollback",
-            &["settled", "declined", "not_processed", "unknown"],
-        ),
-        ("balance", &["answered", "failed"]),
-        ("status", &["answered", "failed"]),
-    ];
+/// and alerts see a 0 rather than no data before the first event. (Attempt
+/// series are created with their endpoint's [`AttemptMetrics`].)
+pub fn init_series(engine: &Engine, config: &crate::config::Config) {
     let m = get();
     for (id, provider) in engine.providers().iter() {
         let provider_name = id.to_string();
@@ -363,34 +349,87 @@ pub fn init_series<'a>(
                     })
                     .inc_by(0);
             }
-            for (operation, outcomes) in OUTCOMES {
-                // Created empty: a histogram without observations.
-                let _ = m.provider_attempt_duration.get_or_create(&AttemptLabels {
-                    provider: provider_name.clone(),
-                    endpoint: endpoint.name.to_owned(),
-                    operation: (*operation).to_owned(),
-                });
-                for outcome in *outcomes {
-                    m.provider_attempts
-                        .get_or_create(&OutcomeLabels {
-                            provider: provider_name.clone(),
-                            endpoint: endpoint.name.to_owned(),
-                            operation: (*operation).to_owned(),
-                            outcome: (*outcome).to_owned(),
-                        })
-                        .inc_by(0);
-                }
-            }
         }
     }
-    for partner in partners {
+    for partner in config.partners.keys() {
         for scope in ["partner", "provider"] {
             m.rate_limited
                 .get_or_create(&RateLabels {
-                    partner: partner.to_string(),
+                    partner: partner.clone(),
                     scope: scope.to_owned(),
                 })
                 .inc_by(0);
+        }
+    }
+}
+
+/// The outcome classes of an attempt, by operation.
+const ATTEMPT_OUTCOMES: &[(&str, &[&str])] = &[
+    (
+        "transfer",
+        &["settled", "declined", "not_processed", "unknown"],
+    ),
+    (
+        "rollback",
+        &["settled", "declined", "not_processed", "unknown"],
+    ),
+    ("balance", &["answered", "failed"]),
+    ("status", &["answered", "failed"]),
+];
+
+/// One provider endpoint's attempt series, created (at zero) once when the
+/// endpoint is built: counting an attempt is then a lookup, with no label
+/// to allocate or family to lock on the call path. The default counts
+/// nothing (unlabelled attempts in tests).
+#[derive(Clone, Default)]
+pub struct AttemptMetrics(Option<Arc<AttemptSeries>>);
+
+struct AttemptSeries {
+    counts: Vec<(&'static str, &'static str, Counter)>,
+    durations: Vec<(&'static str, Histogram)>,
+}
+
+impl AttemptMetrics {
+    /// The series of `provider`'s `endpoint`.
+    pub fn new(provider: &str, endpoint: &str) -> Self {
+        let m = get();
+        let mut counts = Vec::new();
+        let mut durations = Vec::new();
+        for (operation, outcomes) in ATTEMPT_OUTCOMES {
+            let labels = AttemptLabels {
+                provider: provider.to_owned(),
+                endpoint: endpoint.to_owned(),
+                operation: (*operation).to_owned(),
+            };
+            let histogram = m.provider_attempt_duration.get_or_create(&labels).clone();
+            durations.push((*operation, histogram));
+            for outcome in *outcomes {
+                let labels = OutcomeLabels {
+                    provider: provider.to_owned(),
+                    endpoint: endpoint.to_owned(),
+                    operation: (*operation).to_owned(),
+                    outcome: (*outcome).to_owned(),
+                };
+                let counter = m.provider_attempts.get_or_create(&labels).clone();
+                counts.push((*operation, *outcome, counter));
+            }
+        }
+        Self(Some(Arc::new(AttemptSeries { counts, durations })))
+    }
+
+    /// Counts one attempt of `operation` that ended as `outcome` (names of
+    /// [`ATTEMPT_OUTCOMES`]) after `elapsed`.
+    pub fn observe(&self, operation: &str, outcome: &str, elapsed: Duration) {
+        let Some(s) = &self.0 else { return };
+        if let Some((_, _, c)) = s
+            .counts
+            .iter()
+            .find(|(o, r, _)| *o == operation && *r == outcome)
+        {
+            c.inc();
+        }
+        if let Some((_, h)) = s.durations.iter().find(|(o, _)| *o == operation) {
+            h.observe(elapsed.as_secs_f64());
         }
     }
 }

@@ -18,8 +18,8 @@ use super::{BoxError, CallError, Operation, ProviderCall, Reply};
 pub struct Attempt {
     adapter: Arc<dyn Adapter>,
     timeout: Duration,
-    /// Provider and endpoint names, for metrics.
-    labels: Arc<(String, String)>,
+    /// Its endpoint's series in the metrics.
+    metrics: crate::metrics::AttemptMetrics,
 }
 
 impl Attempt {
@@ -28,13 +28,13 @@ impl Attempt {
         Self {
             adapter,
             timeout,
-            labels: Arc::default(),
+            metrics: crate::metrics::AttemptMetrics::default(),
         }
     }
 
     /// The same attempt, counted in metrics under `provider` and `endpoint`.
     pub fn labelled(mut self, provider: &str, endpoint: &str) -> Self {
-        self.labels = Arc::new((provider.to_owned(), endpoint.to_owned()));
+        self.metrics = crate::metrics::AttemptMetrics::new(provider, endpoint);
         self
     }
 
@@ -60,7 +60,7 @@ impl tower::Service<ProviderCall> for Attempt {
     fn call(&mut self, call: ProviderCall) -> Self::Future {
         let adapter = self.adapter.clone();
         let timeout = self.timeout;
-        let labels = self.labels.clone();
+        let metrics = self.metrics.clone();
         Box::pin(async move {
             // Nothing is sent once the partner's deadline has passed: then
             // nothing can have moved and the caller may say so.
@@ -90,14 +90,19 @@ impl tower::Service<ProviderCall> for Attempt {
                         .unwrap_or_else(|_| TxStatus::Unknown(timed_out())),
                 ),
             };
-            observe(&labels, &call.op, &reply, started.elapsed());
+            observe(&metrics, &call.op, &reply, started.elapsed());
             Ok(reply)
         })
     }
 }
 
 /// Counts one attempt by outcome class and records its latency.
-fn observe(labels: &(String, String), op: &Operation, reply: &Reply, elapsed: Duration) {
+fn observe(
+    metrics: &crate::metrics::AttemptMetrics,
+    op: &Operation,
+    reply: &Reply,
+    elapsed: Duration,
+) {
     let operation = match op {
         Operation::Transfer(_) => "transfer",
         Operation::Rollback(_) => "rollback",
@@ -113,21 +118,5 @@ fn observe(labels: &(String, String), op: &Operation, reply: &Reply, elapsed: Du
         Reply::Status(TxStatus::Unknown(_)) | Reply::Balance(Err(_)) => "failed",
         Reply::Status(_) => "answered",
     };
-    let (provider, endpoint) = labels;
-    let m = crate::metrics::get();
-    m.provider_attempts
-        .get_or_create(&crate::metrics::OutcomeLabels {
-            provider: provider.clone(),
-            endpoint: endpoint.clone(),
-            operation: operation.to_owned(),
-            outcome: outcome.to_owned(),
-        })
-        .inc();
-    m.provider_attempt_duration
-        .get_or_create(&crate::metrics::AttemptLabels {
-            provider: provider.clone(),
-            endpoint: endpoint.clone(),
-            operation: operation.to_owned(),
-        })
-        .observe(elapsed.as_secs_f64());
+    metrics.observe(operation, outcome, elapsed);
 }
