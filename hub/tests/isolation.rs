@@ -740,7 +740,6 @@ async fn every_json_log_line_of_a_call_carries_its_request_id() {
     // Every other call got an id of its own.
     let ids: std::collections::BTreeSet<String> = lines.iter().filter_map(request_id).collect();
     assert!(ids.len() >= 5, "{ids:?}");
-    assert!(ids.iter().all(|id| !id.is_empty()));
 }
 
 #[test]

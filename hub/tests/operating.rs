@@ -390,9 +390,10 @@ async fn the_dashboard_and_alert_rules_query_only_exported_metrics() {
             "{source} queries unexported {missing:?}"
         );
     }
-    // The check can fail: a name the hub does not export is caught.
-    assert!(!exported.contains("hub_no_such_metric"));
-    assert!(queried_metrics("rate(hub_no_such_metric_total[5m])").contains("hub_no_such_metric"));
+    // The check can fail: a query of a name the hub does not export is
+    // caught by the same comparison.
+    let planted = queried_metrics("rate(hub_no_such_metric_total[5m])");
+    assert!(!planted.is_subset(&exported), "{planted:?}");
     hub.stop().await;
 }
 
