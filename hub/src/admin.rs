@@ -313,11 +313,9 @@ impl AdminService for Admin {
         .await?;
         let item = self
             .journal()
-            .list_work(Some(false))
+            .work_item(&id)
             .await
-            .map_err(HubError::from)?
-            .into_iter()
-            .find(|w| w.tx_id == id);
+            .map_err(HubError::from)?;
         Ok(Response::new(pb::ReplayDeadLetterResponse {
             item: item.as_ref().map(work_item),
         }))
@@ -337,11 +335,10 @@ impl AdminService for Admin {
             .ok_or_else(|| HubError::field("resolution", "set APPLIED or NOT_APPLIED"))?;
         let dead = self
             .journal()
-            .list_work(Some(true))
+            .work_item(&id)
             .await
             .map_err(HubError::from)?
-            .into_iter()
-            .any(|w| w.tx_id == id);
+            .is_some_and(|w| w.dead);
         if !dead {
             return Err(HubError::NotFound.into());
         }

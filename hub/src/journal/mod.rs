@@ -337,6 +337,9 @@ pub trait Journal: Send + Sync + 'static {
     /// Work items: live ones, dead letters, or both.
     async fn list_work(&self, dead: Option<bool>) -> Result<Vec<WorkItem>, JournalError>;
 
+    /// The work item of one transaction, if it has one.
+    async fn work_item(&self, tx_id: &TransactionId) -> Result<Option<WorkItem>, JournalError>;
+
     /// The resolver's backlog: queue depth, its oldest item, dead letters and
     /// PENDING transactions, read in one snapshot.
     async fn queue_stats(&self) -> Result<QueueStats, JournalError>;

@@ -1012,6 +1012,19 @@ impl Journal for SqliteJournal {
         .await
     }
 
+    async fn work_item(&self, tx_id: &TransactionId) -> Result<Option<WorkItem>, JournalError> {
+        let id = tx_id.to_string();
+        self.read(move |c| {
+            Ok(c.query_row_cached(
+                &format!("SELECT {WORK_COLUMNS} FROM work_items WHERE tx_id = ?1"),
+                params![id],
+                read_work,
+            )
+            .optional()?)
+        })
+        .await
+    }
+
     async fn queue_stats(&self) -> Result<QueueStats, JournalError> {
         self.read(|c| {
             let (queued, oldest, dead) = c
