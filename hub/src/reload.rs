@@ -88,6 +88,20 @@ fn changed_keys<V: serde::Serialize>(
     keys
 }
 
+/// The providers of `entries`, each with its resilience stack and, when the
+/// exchange log is on, logging its exchanges: at start and at every reload.
+pub(crate) fn build_providers(
+    entries: &BTreeMap<String, crate::config::ProviderConfig>,
+    jitter: Arc<dyn Jitter>,
+    exchange_log: Option<&crate::exchange_log::ExchangeLog>,
+) -> Result<HashMap<ProviderId, Provider>, ConfigError> {
+    let built = Registry::builtin().build(entries, jitter)?;
+    Ok(match exchange_log {
+        Some(log) => log.instrument(built),
+        None => built,
+    })
+}
+
 impl Reloader {
     /// A reloader for a hub started with `config`.
     #[allow(clippy::too_many_arguments)]
@@ -190,10 +204,7 @@ impl Reloader {
             .filter(|(name, _)| providers_changed.contains(name))
             .map(|(n, p)| (n.clone(), p.clone()))
             .collect();
-        let mut built = Registry::builtin().build(&rebuild, self.jitter.clone())?;
-        if let Some(log) = &self.exchange_log {
-            built = log.instrument(built);
-        }
+        let built = build_providers(&rebuild, self.jitter.clone(), self.exchange_log.as_ref())?;
         let auth =
             Authenticator::from_config(&new, self.engine.journal().clone(), self.clock.clone())?;
         let operators = OperatorAuth::from_config(&new, self.engine.journal().clone())?;

@@ -27,7 +27,6 @@ use crate::domain::ProviderId;
 use crate::engine::{Clock, Engine, SystemClock};
 use crate::journal::{Journal, SqliteJournal};
 use crate::operators::{OperatorAuth, OperatorGate, SharedOperatorAuth};
-use crate::registry::Registry;
 use crate::reload::Reloader;
 use crate::resilience::{Jitter, SeededJitter};
 use crate::service::{Settlement, Timing};
@@ -99,12 +98,12 @@ impl Hub {
             Some(tls) => Some(Arc::new(ServerTls::load(tls)?)),
             None => None,
         };
-        let providers = Registry::builtin().build(&config.providers, jitter.clone())?;
         let exchange_log = crate::exchange_log::ExchangeLog::from_config(config, clock.clone())?;
-        let providers = match &exchange_log {
-            Some(log) => log.instrument(providers),
-            None => providers,
-        };
+        let providers = crate::reload::build_providers(
+            &config.providers,
+            jitter.clone(),
+            exchange_log.as_ref(),
+        )?;
         let auth: SharedAuthenticator = Arc::new(Swap::new(Authenticator::from_config(
             config,
             journal.clone(),
