@@ -381,7 +381,9 @@ pub trait Journal: Send + Sync + 'static {
         lookup: &Lookup,
     ) -> Result<Option<TxRecord>, JournalError>;
 
-    /// A page of `partner`'s transactions with `seq > after`, oldest first.
+    /// A page of `partner`'s transactions after the one at position `after`
+    /// (0: from the start), oldest first: in `seq` order, or, when the
+    /// filter has a time range, in creation order (`created_us`, then `seq`).
     async fn list(
         &self,
         partner: &PartnerId,

@@ -56,8 +56,14 @@ CREATE UNIQUE INDEX IF NOT EXISTS transactions_one_rollback
     ON transactions (reverses) WHERE reverses IS NOT NULL;
 CREATE INDEX IF NOT EXISTS transactions_partner_seq ON transactions (partner, seq);
 CREATE INDEX IF NOT EXISTS transactions_open ON transactions (state) WHERE state IN (0, 1);
-CREATE INDEX IF NOT EXISTS transactions_partner_day
-    ON transactions (partner, currency, created_us);
+-- A partner's transactions in creation order (the implicit rowid makes it
+-- (partner, created_us, seq)): pages of a time range and the daily amount
+-- limit's sum both read one contiguous stretch of it. It replaces the
+-- (partner, currency, created_us) index of earlier journals, which could
+-- not serve a time range across currencies.
+DROP INDEX IF EXISTS transactions_partner_day;
+CREATE INDEX IF NOT EXISTS transactions_partner_created
+    ON transactions (partner, created_us);
 -- ListTransactions filtered by one state (PENDING, say): without it a
 -- state that matches few rows walks the partner's whole history.
 CREATE INDEX IF NOT EXISTS transactions_partner_state
@@ -1179,38 +1185,66 @@ impl Journal for SqliteJournal {
                 .map(|s| s.code().to_string())
                 .collect::<Vec<_>>()
                 .join(",");
+            let timed = filter.start_us.is_some() || filter.end_us.is_some();
             // Only the filters given are in the SQL, so that the planner can
             // use the state index (an `?3 IS NULL OR ...` term hides a
             // filter from it). Values stay bound parameters.
-            let mut sql =
-                format!("SELECT {TX_COLUMNS} FROM transactions WHERE partner = ?1 AND seq > ?2");
+            let mut sql = format!("SELECT {TX_COLUMNS} FROM transactions");
+            if timed {
+                // A time range is read in creation order from the creation
+                // index, so a page costs the rows it returns (plus those the
+                // other filters skip) wherever the range lies in the
+                // partner's history; in `seq` order the first page of an
+                // old range walked everything before it. The cursor's row
+                // gives the position: after (its created_us, its seq).
+                sql.push_str(
+                    " INDEXED BY transactions_partner_created WHERE partner = ?1 \
+                     AND created_us >= ?4 AND created_us < ?5 AND created_us >= ?7 \
+                     AND (created_us > ?7 OR seq > ?2)",
+                );
+            } else {
+                sql.push_str(" WHERE partner = ?1 AND seq > ?2");
+            }
             if filter.provider.is_some() {
                 sql.push_str(" AND provider = ?3");
-            }
-            if filter.start_us.is_some() {
-                sql.push_str(" AND created_us >= ?4");
-            }
-            if filter.end_us.is_some() {
-                sql.push_str(" AND created_us < ?5");
             }
             if !states.is_empty() {
                 // Codes are integers from our own enum, never partner text.
                 sql.push_str(&format!(" AND state IN ({states})"));
             }
-            sql.push_str(" ORDER BY seq LIMIT ?6");
+            sql.push_str(if timed {
+                " ORDER BY created_us, seq LIMIT ?6"
+            } else {
+                " ORDER BY seq LIMIT ?6"
+            });
+            // Where the cursor's row sits in creation order. A position
+            // that is not one of this partner's rows (a forged token) ends
+            // the listing rather than revealing where another's row is.
+            let after_created = if timed && after > 0 {
+                c.query_row_cached(
+                    "SELECT created_us FROM transactions WHERE seq = ?1 AND partner = ?2",
+                    params![after, partner.as_str()],
+                    |r| r.get::<_, i64>(0),
+                )
+                .optional()?
+                .unwrap_or(i64::MAX)
+            } else {
+                i64::MIN
+            };
+            let values = params![
+                partner.as_str(),
+                after,
+                filter.provider.as_ref().map(|p| p.as_str()),
+                filter.start_us.unwrap_or(i64::MIN),
+                filter.end_us.unwrap_or(i64::MAX),
+                limit as i64,
+                after_created,
+            ];
+            // The untimed statement's last parameter is ?6.
+            let values = if timed { &values[..] } else { &values[..6] };
             let mut stmt = c.prepare_cached(&sql)?;
             let rows = stmt
-                .query_map(
-                    params![
-                        partner.as_str(),
-                        after,
-                        filter.provider.as_ref().map(|p| p.as_str()),
-                        filter.start_us,
-                        filter.end_us,
-                        limit as i64
-                    ],
-                    read_tx,
-                )?
+                .query_map(values, read_tx)?
                 .collect::<Result<Vec<_>, _>>()?;
             Ok(rows)
         })
