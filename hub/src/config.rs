@@ -152,6 +152,14 @@ pub struct ServerConfig {
     pub max_concurrent_streams: u32,
     /// Most requests of one connection being handled at once; more wait.
     pub concurrency_limit_per_connection: usize,
+    /// Most money calls (Debit, Credit, Rollback) the hub works on at once,
+    /// counting those whose partner was already answered PENDING and whose
+    /// journal and provider work goes on. More are refused at once with
+    /// RESOURCE_EXHAUSTED (`HUB_OVERLOADED`) and RetryInfo, before anything
+    /// is journaled, so an overload costs the hub bounded memory instead of
+    /// a queue that grows until it falls over.
+    #[serde(default = "default_max_money_calls_in_flight")]
+    pub max_money_calls_in_flight: usize,
     /// HTTP/2 PING interval on idle connections...
     #[serde(with = "humantime_serde")]
     pub http2_keepalive_interval: Duration,
@@ -183,7 +191,7 @@ impl ServerConfig {
     /// at all is checked at start-up ([`ServerConfig::transport`]), so that
     /// tools that never serve need neither.
     fn validate(&self) -> Result<(), (String, &'static str)> {
-        let checks: [(bool, &str, &'static str); 11] = [
+        let checks: [(bool, &str, &'static str); 12] = [
             (
                 !self.max_connection_age.is_zero(),
                 "max_connection_age",
@@ -212,6 +220,11 @@ impl ServerConfig {
             (
                 self.concurrency_limit_per_connection >= 1,
                 "concurrency_limit_per_connection",
+                "must be at least 1",
+            ),
+            (
+                self.max_money_calls_in_flight >= 1,
+                "max_money_calls_in_flight",
                 "must be at least 1",
             ),
             (
@@ -318,6 +331,11 @@ pub struct ProviderConfig {
     /// Everything else in the entry, for the adapter.
     #[serde(flatten)]
     pub settings: Settings,
+}
+
+/// About 4 KiB each while in flight: 16 MiB at the limit.
+fn default_max_money_calls_in_flight() -> usize {
+    4096
 }
 
 fn default_concurrency() -> usize {
@@ -575,6 +593,7 @@ impl Default for Config {
                 max_metadata_bytes: 16 * 1024,
                 max_concurrent_streams: 100,
                 concurrency_limit_per_connection: 64,
+                max_money_calls_in_flight: default_max_money_calls_in_flight(),
                 http2_keepalive_interval: Duration::from_secs(30),
                 http2_keepalive_timeout: Duration::from_secs(10),
                 tcp_keepalive: Duration::from_secs(60),

@@ -246,17 +246,41 @@ struct Inner {
     /// Providers whose unfinished transactions are being resumed after a
     /// start: their new money calls wait (UNAVAILABLE) until that is done.
     recovering: Mutex<std::collections::HashSet<ProviderId>>,
+    /// One permit per money call being worked on, held by its detached
+    /// task until the journal and provider work ends.
+    admission: Arc<tokio::sync::Semaphore>,
+    max_in_flight: usize,
+}
+
+/// A money call's admission: counted in `money_calls_in_flight` while held.
+struct InFlight {
+    _permit: tokio::sync::OwnedSemaphorePermit,
+}
+
+impl InFlight {
+    fn new(permit: tokio::sync::OwnedSemaphorePermit) -> Self {
+        crate::metrics::get().money_calls_in_flight.inc();
+        Self { _permit: permit }
+    }
+}
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        crate::metrics::get().money_calls_in_flight.dec();
+    }
 }
 
 impl Engine {
     /// An engine over `journal` routing to `providers`, resolving unknown
-    /// outcomes per `resolver`, with injected time and randomness.
+    /// outcomes per `resolver`, working on at most `max_in_flight` money
+    /// calls at once, with injected time and randomness.
     pub fn new(
         journal: Arc<dyn Journal>,
         providers: HashMap<ProviderId, Provider>,
         clock: Arc<dyn Clock>,
         jitter: Arc<dyn crate::resilience::Jitter>,
         resolver: crate::config::ResolverConfig,
+        max_in_flight: usize,
     ) -> Self {
         Self {
             inner: Arc::new(Inner {
@@ -274,6 +298,8 @@ impl Engine {
                 jitter,
                 resolver,
                 recovering: Mutex::new(std::collections::HashSet::new()),
+                admission: Arc::new(tokio::sync::Semaphore::new(max_in_flight)),
+                max_in_flight,
             }),
         }
     }
@@ -458,6 +484,16 @@ impl Engine {
                 Box::pin(self.run_detached(partner, id, answer_by, work)).await
             }
             Role::Leader(guard) => {
+                // Refused before anything is journaled: the caller may
+                // retry with the same key.
+                let metrics = crate::metrics::get();
+                let Ok(permit) = self.inner.admission.clone().try_acquire_owned() else {
+                    metrics.overloaded.inc();
+                    return Err(HubError::HubOverloaded {
+                        limit: self.inner.max_in_flight,
+                    });
+                };
+                let permit = InFlight::new(permit);
                 let (tx, rx) = tokio::sync::oneshot::channel();
                 // The money path outlives the call; its logs keep the call's
                 // request id.
@@ -466,6 +502,7 @@ impl Engine {
                     .spawn(tracing::Instrument::in_current_span(async move {
                         let result = work.await;
                         drop(guard);
+                        drop(permit);
                         let _ = tx.send(result);
                     }));
                 match tokio::time::timeout_at(answer_by, rx).await {

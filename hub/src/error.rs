@@ -77,6 +77,13 @@ pub enum HubError {
         /// The provider.
         provider: ProviderId,
     },
+    /// The hub is working on as many money calls as it may
+    /// (`server.max_money_calls_in_flight`); nothing was journaled or sent.
+    #[error("the hub is at its limit of {limit} money calls in flight; nothing moved")]
+    HubOverloaded {
+        /// The limit.
+        limit: usize,
+    },
     /// The provider refused a query.
     #[error("provider {provider} refused: {reason}")]
     ProviderRefused {
@@ -205,6 +212,11 @@ impl HubError {
             }
             HubError::ProviderOverloaded { provider } => {
                 let mut d = info("PROVIDER_OVERLOADED", provider_meta(provider));
+                d.set_retry_info(Some(Duration::from_millis(100)));
+                (Code::ResourceExhausted, d)
+            }
+            HubError::HubOverloaded { .. } => {
+                let mut d = info("HUB_OVERLOADED", none());
                 d.set_retry_info(Some(Duration::from_millis(100)));
                 (Code::ResourceExhausted, d)
             }

@@ -163,6 +163,11 @@ pub struct Metrics {
     pub dead_letters: Gauge,
     /// Transactions in state PENDING.
     pub pending_transactions: Gauge,
+    /// Money calls the hub is working on (`server.max_money_calls_in_flight`
+    /// bounds it).
+    pub money_calls_in_flight: Gauge,
+    /// Money calls refused because that many were in flight.
+    pub overloaded: Counter,
     /// Duration of journal commits.
     pub journal_commit_duration: Histogram,
     /// Writes per journal commit (group commit batch size).
@@ -188,6 +193,8 @@ impl Metrics {
             resolver_oldest_age: Gauge::default(),
             dead_letters: Gauge::default(),
             pending_transactions: Gauge::default(),
+            money_calls_in_flight: Gauge::default(),
+            overloaded: Counter::default(),
             journal_commit_duration: Histogram::new(exponential_buckets(0.0001, 2.0, 16)),
             journal_batch_size: Histogram::new(exponential_buckets(1.0, 2.0, 11)),
             registry: Registry::default(),
@@ -267,6 +274,16 @@ impl Metrics {
             "pending_transactions",
             "Transactions in state PENDING",
             m.pending_transactions.clone(),
+        );
+        r.register(
+            "money_calls_in_flight",
+            "Money calls the hub is working on, answered or not",
+            m.money_calls_in_flight.clone(),
+        );
+        r.register(
+            "overloaded",
+            "Money calls refused because server.max_money_calls_in_flight were in flight",
+            m.overloaded.clone(),
         );
         r.register(
             "journal_commit_duration_seconds",

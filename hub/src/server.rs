@@ -119,6 +119,7 @@ impl Hub {
             clock.clone(),
             jitter.clone(),
             config.resolver.clone(),
+            config.server.max_money_calls_in_flight,
         );
         crate::metrics::init_series(&engine, config);
         let reloader = Arc::new(Reloader::new(

@@ -294,6 +294,75 @@ async fn a_hung_provider_at_its_limit_does_not_starve_another() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn past_its_in_flight_limit_the_hub_refuses_money_calls_before_journaling_them() {
+    let sb = sandbox().await;
+    sb.set_fault(Fault::new(FaultKind::Hang).on_path("/v1/debit"));
+    let (_dir, path) = journal_path();
+    let provider = hmac_provider(
+        "sb",
+        sb.addr(),
+        &format!("{QUIET_HEALTH}\n{QUIET_RESOLVER}"),
+    )
+    .replace("timeout = \"3s\"", "timeout = \"1s\"");
+    let mut config = config_with(&path, &provider, &["sb"]);
+    config.server.max_money_calls_in_flight = 2;
+    let hub = TestHub::start_with(config).await;
+    let key = hub.key("p1").await;
+    let mut c = hub.client_with(Some(key.clone())).await;
+
+    // Two calls held at the provider: their partners get PENDING at their
+    // deadline while the hub keeps working on them.
+    for k in ["held-1", "held-2"] {
+        let mut req = tonic::Request::new(debit(k, "acc-1", 10));
+        req.set_timeout(Duration::from_millis(300));
+        let tx = c
+            .debit(req)
+            .await
+            .unwrap()
+            .into_inner()
+            .transaction
+            .unwrap();
+        assert_eq!(state(&tx), pb::TransactionState::Pending);
+    }
+    // A third is refused at once, retryable, and leaves no trace.
+    let err = c.debit(debit("third", "acc-1", 10)).await.unwrap_err();
+    assert_eq!(err.code(), Code::ResourceExhausted, "{err:?}");
+    assert_eq!(reason(&err).as_deref(), Some("HUB_OVERLOADED"));
+    assert!(retry_delay(&err).is_some());
+    let lookup = c.get_transaction(by_key("third")).await.unwrap_err();
+    assert_eq!(lookup.code(), Code::NotFound, "{lookup:?}");
+    assert_eq!(sb.money_requests(), 2);
+    // Reads are not money calls: still served.
+    let held = c
+        .get_transaction(by_key("held-1"))
+        .await
+        .unwrap()
+        .into_inner()
+        .transaction
+        .unwrap();
+    assert_eq!(state(&held), pb::TransactionState::Pending);
+
+    // Once the held calls end, the same key goes through.
+    sb.clear_faults();
+    let mut settled = None;
+    for _ in 0..60 {
+        match c.debit(debit("third", "acc-1", 10)).await {
+            Ok(r) => {
+                settled = r.into_inner().transaction;
+                break;
+            }
+            Err(e) if reason(&e).as_deref() == Some("HUB_OVERLOADED") => {
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+            Err(e) => panic!("{e:?}"),
+        }
+    }
+    let settled = settled.expect("still refused after 6 s");
+    assert_eq!(state(&settled), pb::TransactionState::Settled);
+    hub.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn traffic_fails_over_to_the_backup_and_returns_moving_money_once() {
     let primary = sandbox().await;
     let primary_addr = primary.addr();

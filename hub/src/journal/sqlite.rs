@@ -1241,7 +1241,7 @@ impl Journal for SqliteJournal {
                 after_created,
             ];
             // The untimed statement's last parameter is ?6.
-            let values = if timed { &values[..] } else { &values[..6] };
+            let values = if timed { values } else { &values[..6] };
             let mut stmt = c.prepare_cached(&sql)?;
             let rows = stmt
                 .query_map(values, read_tx)?

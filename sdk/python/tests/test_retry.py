@@ -85,6 +85,7 @@ U = grpc.StatusCode
         (FakeError(U.ABORTED, "IN_PROGRESS", 0.2), 0.2),
         (FakeError(U.RESOURCE_EXHAUSTED, "RATE_LIMITED", 1.0), 1.0),
         (FakeError(U.RESOURCE_EXHAUSTED, "PROVIDER_OVERLOADED", 0.1), 0.1),
+        (FakeError(U.RESOURCE_EXHAUSTED, "HUB_OVERLOADED", 0.1), 0.1),
         (FakeError(U.UNAVAILABLE, "SOMETHING_ELSE"), None),
         (FakeError(U.ABORTED, "OTHER"), None),
         (FakeError(U.DEADLINE_EXCEEDED, "DEADLINE_EXCEEDED"), None),

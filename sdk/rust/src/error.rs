@@ -19,7 +19,7 @@ const NOTHING_MOVED: &[&str] = &[
 
 /// ErrorInfo reasons of RESOURCE_EXHAUSTED: the hub refused before any
 /// journal write or provider call, so a retry after its delay is safe.
-const REFUSED_BEFORE_ANYTHING: &[&str] = &["RATE_LIMITED", "PROVIDER_OVERLOADED"];
+const REFUSED_BEFORE_ANYTHING: &[&str] = &["RATE_LIMITED", "PROVIDER_OVERLOADED", "HUB_OVERLOADED"];
 
 /// One bad field of a request, from the status's BadRequest details.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -78,7 +78,8 @@ pub enum SdkError {
     /// SDK's retries, or when the hub's delay does not fit the deadline.
     #[error("rate limited ({reason}), retry after {retry_after:?}")]
     RateLimited {
-        /// ErrorInfo reason: `RATE_LIMITED` or `PROVIDER_OVERLOADED`.
+        /// ErrorInfo reason: `RATE_LIMITED`, `PROVIDER_OVERLOADED` or
+        /// `HUB_OVERLOADED`.
         reason: String,
         /// When a call will be admitted again, if the hub said.
         retry_after: Option<Duration>,
@@ -240,6 +241,10 @@ mod tests {
         );
         assert_eq!(
             classify(&with_reason(Code::ResourceExhausted, "RATE_LIMITED", ms)),
+            Retry::After(ms)
+        );
+        assert_eq!(
+            classify(&with_reason(Code::ResourceExhausted, "HUB_OVERLOADED", ms)),
             Retry::After(ms)
         );
         assert_eq!(

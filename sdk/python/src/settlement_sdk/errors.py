@@ -24,7 +24,7 @@ NOTHING_MOVED = frozenset(
 )
 # ErrorInfo reasons of RESOURCE_EXHAUSTED: refused before any journal write or
 # provider call, so a retry after the hub's RetryInfo delay is safe.
-REFUSED_BEFORE_ANYTHING = frozenset({"RATE_LIMITED", "PROVIDER_OVERLOADED"})
+REFUSED_BEFORE_ANYTHING = frozenset({"RATE_LIMITED", "PROVIDER_OVERLOADED", "HUB_OVERLOADED"})
 
 
 @dataclass(frozen=True)
