@@ -3,6 +3,11 @@
 //! request id follows a call, the Grafana dashboard and the alert rules
 //! query only metrics a running hub exports, and promtool accepts and
 //! unit-tests the rules.
+//!
+//! The metrics registry is process-wide, and the scripted run asserts
+//! exact counts: run these tests the way the test command does (nextest,
+//! one process per test). Under plain `cargo test` the tests of this file
+//! share one registry and the counts include each other's calls.
 
 mod common;
 
