@@ -255,6 +255,9 @@ pub fn seed_for_benchmarks(path: &Path, spec: &SeedSpec) -> Result<SeedReport, S
         t.commit()?;
         i = end;
     }
+    // The rows went in directly, not through the writer that keeps the
+    // daily totals.
+    super::sqlite::rebuild_daily_usage(&c)?;
     c.execute_batch("PRAGMA wal_checkpoint(TRUNCATE)")?;
     drop(c);
     let file_bytes = std::fs::metadata(path)?.len();

@@ -57,10 +57,10 @@ CREATE UNIQUE INDEX IF NOT EXISTS transactions_one_rollback
 CREATE INDEX IF NOT EXISTS transactions_partner_seq ON transactions (partner, seq);
 CREATE INDEX IF NOT EXISTS transactions_open ON transactions (state) WHERE state IN (0, 1);
 -- A partner's transactions in creation order (the implicit rowid makes it
--- (partner, created_us, seq)): pages of a time range and the daily amount
--- limit's sum both read one contiguous stretch of it. It replaces the
--- (partner, currency, created_us) index of earlier journals, which could
--- not serve a time range across currencies.
+-- (partner, created_us, seq)): a page of a time range reads one contiguous
+-- stretch of it. It replaces the (partner, currency, created_us) index of
+-- earlier journals, which served the daily limit's sum (now `daily_usage`)
+-- and could not serve a time range across currencies.
 DROP INDEX IF EXISTS transactions_partner_day;
 CREATE INDEX IF NOT EXISTS transactions_partner_created
     ON transactions (partner, created_us);
@@ -80,6 +80,19 @@ CREATE TABLE IF NOT EXISTS events (
     at_us          INTEGER NOT NULL
 );
 CREATE INDEX IF NOT EXISTS events_partner_seq ON events (partner, seq);
+
+-- What each partner moved per currency and UTC day (`day_us` is the
+-- day's first microsecond): the sum of the debits and credits created that
+-- day that moved or may have moved money (SENT, PENDING, SETTLED). Kept in
+-- the same SQL transaction as every state change, so the daily amount limit
+-- reads one row instead of summing the day's transactions on the writer.
+CREATE TABLE IF NOT EXISTS daily_usage (
+    partner  TEXT NOT NULL,
+    currency TEXT NOT NULL,
+    day_us   INTEGER NOT NULL,
+    used     INTEGER NOT NULL,
+    PRIMARY KEY (partner, currency, day_us)
+) WITHOUT ROWID;
 
 CREATE TABLE IF NOT EXISTS work_items (
     tx_id      TEXT PRIMARY KEY REFERENCES transactions (id),
@@ -160,7 +173,7 @@ impl SqliteJournal {
         let writer = Connection::open(path)?;
         writer.pragma_update(None, "journal_mode", "WAL")?;
         configure(&writer)?;
-        writer.execute_batch(SCHEMA)?;
+        create_schema(&writer)?;
         let mut readers = Vec::with_capacity(READERS);
         for _ in 0..READERS {
             let c = Connection::open(path)?;
@@ -175,7 +188,7 @@ impl SqliteJournal {
     pub fn in_memory() -> Result<Self, JournalError> {
         let conn = Connection::open_in_memory()?;
         configure(&conn)?;
-        conn.execute_batch(SCHEMA)?;
+        create_schema(&conn)?;
         // Reads share the writer's connection, so they must go through the
         // same mutex: give the pool a connection handle that locks it.
         let shared = Arc::new(Mutex::new(conn));
@@ -267,6 +280,68 @@ impl From<rusqlite::Error> for JournalError {
     fn from(e: rusqlite::Error) -> Self {
         JournalError::Storage(Box::new(e))
     }
+}
+
+/// Creates what is missing of the schema. A journal from before
+/// `daily_usage` gets it filled from its transactions, once.
+fn create_schema(c: &Connection) -> Result<(), rusqlite::Error> {
+    let had_usage: bool = c.query_row(
+        "SELECT count(*) > 0 FROM sqlite_master WHERE type = 'table' AND name = 'daily_usage'",
+        [],
+        |r| r.get(0),
+    )?;
+    c.execute_batch(SCHEMA)?;
+    if !had_usage {
+        rebuild_daily_usage(c)?;
+    }
+    Ok(())
+}
+
+/// A UTC day in microseconds.
+pub(crate) const DAY_US: i64 = 86_400_000_000;
+
+/// The first microsecond of the UTC day of `at_us`.
+pub(crate) fn day_of(at_us: i64) -> i64 {
+    at_us - at_us.rem_euclid(DAY_US)
+}
+
+/// Recomputes `daily_usage` from the transactions (for journals written
+/// before it existed, and by the bulk seeder, which writes rows directly).
+pub(crate) fn rebuild_daily_usage(c: &Connection) -> Result<(), rusqlite::Error> {
+    c.execute_batch(&format!(
+        "DELETE FROM daily_usage;
+         INSERT INTO daily_usage (partner, currency, day_us, used)
+         SELECT partner, currency, created_us - (((created_us % {DAY_US}) + {DAY_US}) % {DAY_US}),
+                SUM(amount)
+         FROM transactions
+         WHERE kind IN (1, 2) AND state IN (0, 1, 2) AND amount IS NOT NULL
+         GROUP BY 1, 2, 3;"
+    ))
+}
+
+/// Whether a transaction's amount counts toward its partner's daily limit:
+/// a debit or credit that moved or may have moved money.
+fn counts_daily(kind: TxKind, state: TxState) -> bool {
+    matches!(kind, TxKind::Debit | TxKind::Credit)
+        && matches!(state, TxState::Sent | TxState::Pending | TxState::Settled)
+}
+
+/// Moves `tx`'s amount into (`sign` 1) or out of (-1) its day's usage.
+fn add_daily(c: &Connection, tx: &TxRecord, sign: i64) -> rusqlite::Result<()> {
+    let Some(amount) = tx.amount else {
+        return Ok(());
+    };
+    c.execute_cached(
+        "INSERT INTO daily_usage (partner, currency, day_us, used) VALUES (?1, ?2, ?3, ?4) \
+         ON CONFLICT (partner, currency, day_us) DO UPDATE SET used = used + excluded.used",
+        params![
+            tx.partner.as_str(),
+            amount.currency.code(),
+            day_of(tx.created_us),
+            sign * amount.minor_units
+        ],
+    )?;
+    Ok(())
 }
 
 fn configure(c: &Connection) -> Result<(), rusqlite::Error> {
@@ -549,6 +624,9 @@ fn insert_tx(c: &Connection, tx: &TxRecord, fp: &Fingerprint) -> Result<Change, 
         ],
     )?;
     let stored = by_id(c, &tx.id)?.ok_or(JournalError::Corrupt("inserted row vanished"))?;
+    if counts_daily(stored.kind, stored.state) {
+        add_daily(c, &stored, 1)?;
+    }
     append_event(c, stored)
 }
 
@@ -588,6 +666,15 @@ fn transition(
         )
         .optional()?
         .ok_or(JournalError::Corrupt("updated row vanished"))?;
+    // `tx` was read in this same write, so its state is the one replaced.
+    match (
+        counts_daily(tx.kind, tx.state),
+        counts_daily(stored.kind, stored.state),
+    ) {
+        (false, true) => add_daily(c, &stored, 1)?,
+        (true, false) => add_daily(c, &stored, -1)?,
+        _ => {}
+    }
     append_event(c, stored)
 }
 
@@ -628,17 +715,18 @@ fn begin_tx(c: &Connection, intent: Intent) -> Result<(Begin, Vec<Change>), Jour
         return Ok((Begin::Existing(existing), vec![]));
     }
     if let Some(limit) = intent.daily_limit {
-        let used: i64 = c.query_row_cached(
-            "SELECT COALESCE(SUM(amount), 0) FROM transactions \
-             WHERE partner = ?1 AND currency = ?2 AND created_us >= ?3 \
-             AND kind IN (1, 2) AND state IN (0, 1, 2)",
-            params![
-                intent.partner.as_str(),
-                intent.amount.currency.code(),
-                limit.since_us
-            ],
-            |r| r.get(0),
-        )?;
+        let used: i64 = c
+            .query_row_cached(
+                "SELECT used FROM daily_usage WHERE partner = ?1 AND currency = ?2 AND day_us = ?3",
+                params![
+                    intent.partner.as_str(),
+                    intent.amount.currency.code(),
+                    day_of(limit.since_us)
+                ],
+                |r| r.get(0),
+            )
+            .optional()?
+            .unwrap_or(0);
         if used.saturating_add(intent.amount.minor_units) > limit.limit {
             return Ok((Begin::OverDailyLimit { used }, vec![]));
         }

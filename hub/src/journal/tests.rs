@@ -1497,3 +1497,128 @@ async fn the_daily_limit_is_enforced_atomically_and_resets_each_day() {
         Begin::Started(_)
     ));
 }
+
+/// Used amounts per (partner, currency, day).
+type DailyRows = Vec<(String, String, i64, i64)>;
+
+/// `daily_usage` as kept by the writer, and as summed from the
+/// transactions, per (partner, currency, day).
+fn daily_usage_both_ways(path: &Path) -> (DailyRows, DailyRows) {
+    let c = rusqlite::Connection::open(path).unwrap();
+    let rows = |sql: &str| -> DailyRows {
+        let mut stmt = c.prepare(sql).unwrap();
+        stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))
+            .unwrap()
+            .collect::<Result<_, _>>()
+            .unwrap()
+    };
+    let kept = rows(
+        "SELECT partner, currency, day_us, used FROM daily_usage WHERE used != 0 ORDER BY 1, 2, 3",
+    );
+    let summed = rows(&format!(
+        "SELECT partner, currency, created_us - created_us % {day}, SUM(amount) FROM transactions \
+         WHERE kind IN (1, 2) AND state IN (0, 1, 2) GROUP BY 1, 2, 3 ORDER BY 1, 2, 3",
+        day = super::sqlite::DAY_US
+    ));
+    (kept, summed)
+}
+
+/// The running daily totals follow every kind of state change (settle,
+/// decline, fail and re-run, pending and resolution, rollback of settled,
+/// pending and failed debits, tombstones, the restart's parking, days and
+/// partners apart) and equal the sum over the transactions after each step.
+#[tokio::test]
+async fn daily_usage_follows_every_state_change() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("journal.db");
+    let j = SqliteJournal::open(&path).unwrap();
+    let check = |step: &str| {
+        let (kept, summed) = daily_usage_both_ways(&path);
+        assert_eq!(kept, summed, "after {step}");
+    };
+    let next_day = T0 + super::sqlite::DAY_US;
+
+    let settled = settled_debit(&j, P, "settled", 1_000).await;
+    check("a settled debit");
+    let c = started(j.begin(credit(P, "credit", 250)).await.unwrap());
+    j.record(&c.id, settled_result(None, None), T1)
+        .await
+        .unwrap();
+    check("a settled credit");
+    let declined = started(j.begin(debit(P, "declined", 70)).await.unwrap());
+    j.record(
+        &declined.id,
+        Recorded::Declined(DeclineReason::InsufficientFunds),
+        T1,
+    )
+    .await
+    .unwrap();
+    check("a declined debit");
+    let failed = started(j.begin(debit(P, "failed", 40)).await.unwrap());
+    j.record(&failed.id, Recorded::Failed, T1).await.unwrap();
+    check("a failed debit");
+    started(j.begin(debit(P, "failed", 40)).await.unwrap());
+    check("the failed debit re-run");
+    let pending = started(j.begin(debit(P, "pending", 300)).await.unwrap());
+    j.record(&pending.id, Recorded::Pending, T1).await.unwrap();
+    check("a pending debit");
+    j.record(&pending.id, Recorded::RolledBack, T2)
+        .await
+        .unwrap();
+    check("the pending debit compensated");
+    let (rb, _) = rb_started(
+        j.begin_rollback(rollback_id(P, "rb", &settled.id))
+            .await
+            .unwrap(),
+    );
+    check("a rollback in flight");
+    j.record(&rb.id, settled_result(None, None), T2)
+        .await
+        .unwrap();
+    check("the settled debit rolled back");
+    let doomed = started(j.begin(debit(P, "doomed", 55)).await.unwrap());
+    j.record(&doomed.id, Recorded::Failed, T1).await.unwrap();
+    j.begin_rollback(rollback_id(P, "rb-doomed", &doomed.id))
+        .await
+        .unwrap();
+    check("a failed debit closed by its rollback");
+    j.begin_rollback(rollback_key(P, "rb-unseen", "unseen", Some(HMAC)))
+        .await
+        .unwrap();
+    check("a tombstone");
+    started(
+        j.begin(at(debit(P, "tomorrow", 500), next_day))
+            .await
+            .unwrap(),
+    );
+    started(j.begin(debit(Q, "other", 800)).await.unwrap());
+    check("another day and another partner");
+    j.park_in_flight(T3).await.unwrap();
+    check("the restart's parking of SENT transactions");
+
+    let (kept, _) = daily_usage_both_ways(&path);
+    assert!(kept.len() >= 3, "{kept:?}");
+    drop(j);
+
+    // A journal from before the table gets it rebuilt on open.
+    rusqlite::Connection::open(&path)
+        .unwrap()
+        .execute_batch("DROP TABLE daily_usage")
+        .unwrap();
+    let j = SqliteJournal::open(&path).unwrap();
+    let (rebuilt, summed) = daily_usage_both_ways(&path);
+    assert_eq!(rebuilt, summed);
+    assert_eq!(rebuilt, kept);
+    // And the limit reads it.
+    let limited = Intent {
+        daily_limit: Some(DailyLimit {
+            limit: 1_000,
+            since_us: T0 - T0.rem_euclid(super::sqlite::DAY_US),
+        }),
+        ..debit(Q, "over", 201)
+    };
+    match j.begin(limited).await.unwrap() {
+        Begin::OverDailyLimit { used } => assert_eq!(used, 800),
+        other => panic!("expected the limit, got {other:?}"),
+    }
+}
