@@ -282,13 +282,7 @@ async fn a_breaker_held_open_stops_calls_until_handed_back_and_the_action_is_jou
     })
     .await
     .unwrap();
-    let tx = c
-        .debit(debit("held-1", "acc-1", 100))
-        .await
-        .unwrap()
-        .into_inner()
-        .transaction
-        .unwrap();
+    let tx = debited(&mut c, debit("held-1", "acc-1", 100)).await;
     assert_eq!(state(&tx), pb::TransactionState::Settled);
 
     let actions = ops
@@ -344,13 +338,7 @@ async fn dead_letters_are_listed_replayed_and_resolved_with_a_journaled_reason()
     door.set_fault(Fault::new(FaultKind::ErrorRate(1.0)).on_path("/v1/status"));
     let mut ids = Vec::new();
     for key in ["lost-1", "lost-2"] {
-        let tx = c
-            .debit(debit(key, "acc-1", 300))
-            .await
-            .unwrap()
-            .into_inner()
-            .transaction
-            .unwrap();
+        let tx = debited(&mut c, debit(key, "acc-1", 300)).await;
         assert_eq!(state(&tx), pb::TransactionState::Pending);
         ids.push(tx.transaction_id);
     }
@@ -423,13 +411,7 @@ async fn dead_letters_are_listed_replayed_and_resolved_with_a_journaled_reason()
         resolved.transaction.unwrap().state,
         pb::TransactionState::Settled as i32
     );
-    let seen = c
-        .get_transaction(by_key("lost-1"))
-        .await
-        .unwrap()
-        .into_inner()
-        .transaction
-        .unwrap();
+    let seen = fetched(&mut c, by_key("lost-1")).await;
     assert_eq!(state(&seen), pb::TransactionState::Settled);
     // Resolved twice: no longer a dead letter.
     let err = ops
@@ -590,13 +572,7 @@ async fn the_exchange_log_of_a_transaction_shows_every_attempt_without_secrets()
             .on_path("/v1/debit")
             .times(1),
     );
-    let tx = c
-        .debit(debit("disputed", "acc-1", 450))
-        .await
-        .unwrap()
-        .into_inner()
-        .transaction
-        .unwrap();
+    let tx = debited(&mut c, debit("disputed", "acc-1", 450)).await;
     let log = ops
         .get_exchange_log(apb::GetExchangeLogRequest {
             transaction_id: tx.transaction_id.clone(),

@@ -65,24 +65,12 @@ async fn a_disputed_debit_shows_every_attempt_and_no_secret() {
     let hub = TestHub::start_with(config).await;
     let mut c = hub.client("p1").await;
 
-    let tx = c
-        .debit(debit("disputed-1", "acc-1", 250))
-        .await
-        .unwrap()
-        .into_inner()
-        .transaction
-        .unwrap();
+    let tx = debited(&mut c, debit("disputed-1", "acc-1", 250)).await;
     assert_eq!(state(&tx), pb::TransactionState::Pending);
     // The resolver settles it.
     let mut settled = tx.clone();
     for _ in 0..100 {
-        settled = c
-            .get_transaction(by_id(tx.transaction_id.clone()))
-            .await
-            .unwrap()
-            .into_inner()
-            .transaction
-            .unwrap();
+        settled = fetched(&mut c, by_id(tx.transaction_id.clone())).await;
         if state(&settled) == pb::TransactionState::Settled {
             break;
         }

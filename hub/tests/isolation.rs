@@ -338,13 +338,7 @@ async fn isolation_hub(sb: &sandbox_json_hmac::Sandbox, path: &std::path::Path) 
 /// p1's debit and credit, settled.
 async fn owner_transactions(hub: &TestHub) -> Arc<Target> {
     let mut p1 = hub.client("p1").await;
-    let d = p1
-        .debit(debit("owner-debit", "acc-1", DEBIT_MINOR))
-        .await
-        .unwrap()
-        .into_inner()
-        .transaction
-        .unwrap();
+    let d = debited(&mut p1, debit("owner-debit", "acc-1", DEBIT_MINOR)).await;
     let c = p1
         .credit(credit("owner-credit", "acc-1", CREDIT_MINOR))
         .await
@@ -628,13 +622,7 @@ async fn traced_run(json: bool) -> (String, Vec<(&'static str, String)>) {
     first
         .metadata_mut()
         .insert("x-request-id", "iso-req-1".parse().unwrap());
-    let tx = c
-        .debit(first)
-        .await
-        .unwrap()
-        .into_inner()
-        .transaction
-        .unwrap();
+    let tx = debited(&mut c, first).await;
     assert_eq!(state(&tx), pb::TransactionState::Settled);
     c.credit(credit("scan-2", "acc-1", 100)).await.unwrap();
     c.get_balance(pb::GetBalanceRequest {

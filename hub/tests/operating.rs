@@ -16,7 +16,8 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use common::{
-    PROVIDER, TestHub, by_key, config_toml, debit, hmac_provider, journal_path, sandbox, state,
+    PROVIDER, TestHub, by_key, config_toml, debit, debited, fetched, hmac_provider, journal_path,
+    sandbox, state,
 };
 use hub_proto::settlement::v1 as pb;
 use sandbox_json_hmac::{Fault, FaultKind};
@@ -124,13 +125,7 @@ async fn metrics_follow_a_scripted_run() {
 
     // Three debits that settle.
     for i in 0..3 {
-        let tx = c
-            .debit(debit(&format!("ok-{i}"), "acc-1", 100))
-            .await
-            .unwrap()
-            .into_inner()
-            .transaction
-            .unwrap();
+        let tx = debited(&mut c, debit(&format!("ok-{i}"), "acc-1", 100)).await;
         assert_eq!(state(&tx), pb::TransactionState::Settled);
     }
     let text = scrape(&hub).await;
@@ -241,13 +236,7 @@ async fn metrics_follow_a_scripted_run() {
     .await;
     assert_eq!(sample(&text, "hub_pending_transactions", &[]), Some(1.0));
     assert_eq!(sample(&text, "hub_resolver_queue_depth", &[]), Some(0.0));
-    let still = c
-        .get_transaction(by_key("stranded"))
-        .await
-        .unwrap()
-        .into_inner()
-        .transaction
-        .unwrap();
+    let still = fetched(&mut c, by_key("stranded")).await;
     assert_eq!(state(&still), pb::TransactionState::Pending);
 
     // A rate limit: the second call within the second is refused and

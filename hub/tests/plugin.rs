@@ -43,13 +43,7 @@ async fn a_plugin_provider_moves_money_and_its_death_moves_none() {
         d
     };
 
-    let tx = c
-        .debit(through_plugin("plug-1", 700))
-        .await
-        .unwrap()
-        .into_inner()
-        .transaction
-        .unwrap();
+    let tx = debited(&mut c, through_plugin("plug-1", 700)).await;
     assert_eq!(state(&tx), pb::TransactionState::Settled);
     assert_eq!(sb.balance("acc-1"), Some(100_000 - 700));
     assert_eq!(sb.requests_for(&tx.transaction_id), 1);
@@ -76,13 +70,7 @@ async fn a_plugin_provider_moves_money_and_its_death_moves_none() {
 
     // Back again: the same key settles, once.
     let _plugin = PythonPlugin::start(dir.path(), "plugin", TOKEN, SECRET, &base_url).await;
-    let tx = c
-        .debit(through_plugin("plug-2", 300))
-        .await
-        .unwrap()
-        .into_inner()
-        .transaction
-        .unwrap();
+    let tx = debited(&mut c, through_plugin("plug-2", 300)).await;
     assert_eq!(state(&tx), pb::TransactionState::Settled);
     assert_eq!(sb.balance("acc-1"), Some(100_000 - 1_000));
     assert_eq!(sb.requests_for(&tx.transaction_id), 1);

@@ -32,13 +32,7 @@ const FAST_RESOLVER: &str = "[resolver]\npoll_interval = \"50ms\"\nbackoff_base 
 
 async fn wait_final(c: &mut Client, key: &str) -> pb::Transaction {
     for _ in 0..200 {
-        let tx = c
-            .get_transaction(by_key(key))
-            .await
-            .unwrap()
-            .into_inner()
-            .transaction
-            .unwrap();
+        let tx = fetched(c, by_key(key)).await;
         if state(&tx) != pb::TransactionState::Pending {
             return tx;
         }
@@ -79,13 +73,7 @@ async fn a_lost_debit_reply_is_resolved_by_status_query() {
     ))
     .await;
     let mut c = hub.client("p1").await;
-    let tx = c
-        .debit(debit("lost", "acc-1", 700))
-        .await
-        .unwrap()
-        .into_inner()
-        .transaction
-        .unwrap();
+    let tx = debited(&mut c, debit("lost", "acc-1", 700)).await;
     assert_eq!(state(&tx), pb::TransactionState::Pending);
     let done = wait_final(&mut c, "lost").await;
     assert_eq!(state(&done), pb::TransactionState::Settled);
@@ -202,13 +190,7 @@ async fn a_provider_down_past_the_budget_dead_letters_and_a_replay_resolves() {
     ))
     .await;
     let mut c = hub.client("p1").await;
-    let tx = c
-        .debit(debit("stranded", "acc-1", 300))
-        .await
-        .unwrap()
-        .into_inner()
-        .transaction
-        .unwrap();
+    let tx = debited(&mut c, debit("stranded", "acc-1", 300)).await;
     assert_eq!(state(&tx), pb::TransactionState::Pending);
     // The provider goes away.
     door.shutdown().await;
@@ -274,13 +256,7 @@ async fn a_provider_down_past_the_budget_dead_letters_and_a_replay_resolves() {
 }
 
 async fn wait_for_state(c: &mut Client, key: &str) -> pb::TransactionState {
-    let tx = c
-        .get_transaction(by_key(key))
-        .await
-        .unwrap()
-        .into_inner()
-        .transaction
-        .unwrap();
+    let tx = fetched(c, by_key(key)).await;
     state(&tx)
 }
 

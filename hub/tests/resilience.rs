@@ -68,13 +68,7 @@ async fn a_failing_provider_trips_the_breaker_which_probes_once_and_closes() {
 
     // Two debits, each a failure and a failed status query: four failures.
     for i in 0..2 {
-        let tx = c
-            .debit(debit(&format!("f-{i}"), "acc-1", 10))
-            .await
-            .unwrap()
-            .into_inner()
-            .transaction
-            .unwrap();
+        let tx = debited(&mut c, debit(&format!("f-{i}"), "acc-1", 10)).await;
         assert_eq!(state(&tx), pb::TransactionState::Pending);
     }
     assert_eq!(sb.money_requests(), 2);
@@ -124,13 +118,7 @@ async fn a_failing_provider_trips_the_breaker_which_probes_once_and_closes() {
 
     // The probe closed the breaker.
     sb.clear_faults();
-    let tx = c
-        .debit(debit("after", "acc-1", 10))
-        .await
-        .unwrap()
-        .into_inner()
-        .transaction
-        .unwrap();
+    let tx = debited(&mut c, debit("after", "acc-1", 10)).await;
     assert_eq!(state(&tx), pb::TransactionState::Settled);
     assert_eq!(sb.money_requests(), 4);
     wait_status(&hub, PROVIDER, ServingStatus::Serving).await;
@@ -166,13 +154,7 @@ async fn a_slow_provider_gets_the_partner_a_pending_answer_before_the_deadline()
     let mut last = pb::TransactionState::Pending;
     for _ in 0..60 {
         tokio::time::sleep(Duration::from_millis(50)).await;
-        let t = c
-            .get_transaction(by_key("slow"))
-            .await
-            .unwrap()
-            .into_inner()
-            .transaction
-            .unwrap();
+        let t = fetched(&mut c, by_key("slow")).await;
         last = state(&t);
         if last != pb::TransactionState::Pending {
             break;
@@ -258,15 +240,7 @@ async fn a_hung_provider_at_its_limit_does_not_starve_another() {
     // PENDING at their deadline.
     for k in ["h-1", "h-2"] {
         let mut c = hub.client_with(Some(key.clone())).await;
-        let mut req = tonic::Request::new(to("hung", k));
-        req.set_timeout(Duration::from_millis(300));
-        let tx = c
-            .debit(req)
-            .await
-            .unwrap()
-            .into_inner()
-            .transaction
-            .unwrap();
+        let tx = debited_within(&mut c, to("hung", k), Duration::from_millis(300)).await;
         assert_eq!(state(&tx), pb::TransactionState::Pending);
     }
     // A third is refused at once; it never reaches the provider.
@@ -279,13 +253,7 @@ async fn a_hung_provider_at_its_limit_does_not_starve_another() {
 
     // The other provider answers as usual meanwhile.
     for i in 0..5 {
-        let tx = c
-            .debit(to("fine", &format!("f-{i}")))
-            .await
-            .unwrap()
-            .into_inner()
-            .transaction
-            .unwrap();
+        let tx = debited(&mut c, to("fine", &format!("f-{i}"))).await;
         assert_eq!(state(&tx), pb::TransactionState::Settled);
     }
     assert_eq!(fine.balance("acc-1"), Some(100_000 - 50));
@@ -313,15 +281,7 @@ async fn past_its_in_flight_limit_the_hub_refuses_money_calls_before_journaling_
     // Two calls held at the provider: their partners get PENDING at their
     // deadline while the hub keeps working on them.
     for k in ["held-1", "held-2"] {
-        let mut req = tonic::Request::new(debit(k, "acc-1", 10));
-        req.set_timeout(Duration::from_millis(300));
-        let tx = c
-            .debit(req)
-            .await
-            .unwrap()
-            .into_inner()
-            .transaction
-            .unwrap();
+        let tx = debited_within(&mut c, debit(k, "acc-1", 10), Duration::from_millis(300)).await;
         assert_eq!(state(&tx), pb::TransactionState::Pending);
     }
     // A third is refused at once, retryable, and leaves no trace.
@@ -333,13 +293,7 @@ async fn past_its_in_flight_limit_the_hub_refuses_money_calls_before_journaling_
     assert_eq!(lookup.code(), Code::NotFound, "{lookup:?}");
     assert_eq!(sb.money_requests(), 2);
     // Reads are not money calls: still served.
-    let held = c
-        .get_transaction(by_key("held-1"))
-        .await
-        .unwrap()
-        .into_inner()
-        .transaction
-        .unwrap();
+    let held = fetched(&mut c, by_key("held-1")).await;
     assert_eq!(state(&held), pb::TransactionState::Pending);
 
     // Once the held calls end, the same key goes through.
@@ -383,13 +337,7 @@ async fn traffic_fails_over_to_the_backup_and_returns_moving_money_once() {
     let mut c = hub.client("p1").await;
     let mut spent = 0;
     let pay = async |c: &mut Client, k: &str, spent: &mut i64| {
-        let tx = c
-            .debit(debit(k, "acc-1", 100))
-            .await
-            .unwrap()
-            .into_inner()
-            .transaction
-            .unwrap();
+        let tx = debited(c, debit(k, "acc-1", 100)).await;
         assert_eq!(state(&tx), pb::TransactionState::Settled, "{k}");
         *spent += 100;
         tx.transaction_id

@@ -67,13 +67,7 @@ async fn debit_credit_rollback_and_balance_move_money_at_the_provider() {
     assert_eq!(state(&rb), pb::TransactionState::RolledBack);
     assert_eq!(rb.reverses_transaction_id, tx.transaction_id);
     assert_eq!(sb.balance("acc-1"), Some(101_000));
-    let original = c
-        .get_transaction(by_key("d-1"))
-        .await
-        .unwrap()
-        .into_inner()
-        .transaction
-        .unwrap();
+    let original = fetched(&mut c, by_key("d-1")).await;
     assert_eq!(state(&original), pb::TransactionState::RolledBack);
 
     // A second rollback of the same debit, under another key, replays the
@@ -118,26 +112,14 @@ async fn declines_are_journaled_and_move_nothing() {
     let (_dir, path) = journal_path();
     let hub = TestHub::start(path, sb.addr()).await;
     let mut c = hub.client("p1").await;
-    let tx = c
-        .debit(debit("big", "acc-2", 5_000))
-        .await
-        .unwrap()
-        .into_inner()
-        .transaction
-        .unwrap();
+    let tx = debited(&mut c, debit("big", "acc-2", 5_000)).await;
     assert_eq!(state(&tx), pb::TransactionState::Declined);
     assert_eq!(
         tx.decline_reason,
         pb::DeclineReason::InsufficientFunds as i32
     );
     assert_eq!(sb.balance("acc-2"), Some(1_000));
-    let tx = c
-        .debit(debit("nobody", "acc-404", 5))
-        .await
-        .unwrap()
-        .into_inner()
-        .transaction
-        .unwrap();
+    let tx = debited(&mut c, debit("nobody", "acc-404", 5)).await;
     assert_eq!(tx.decline_reason, pb::DeclineReason::UnknownAccount as i32);
     hub.stop().await;
 }
@@ -181,20 +163,8 @@ async fn a_replay_returns_the_same_answer_and_moves_nothing() {
     let (_dir, path) = journal_path();
     let hub = TestHub::start(path, sb.addr()).await;
     let mut c = hub.client("p1").await;
-    let first = c
-        .debit(debit("k-1", "acc-1", 700))
-        .await
-        .unwrap()
-        .into_inner()
-        .transaction
-        .unwrap();
-    let second = c
-        .debit(debit("k-1", "acc-1", 700))
-        .await
-        .unwrap()
-        .into_inner()
-        .transaction
-        .unwrap();
+    let first = debited(&mut c, debit("k-1", "acc-1", 700)).await;
+    let second = debited(&mut c, debit("k-1", "acc-1", 700)).await;
     assert!(second.replay);
     assert_eq!(
         pb::Transaction {
@@ -304,24 +274,12 @@ async fn a_call_that_moved_nothing_runs_again_with_the_same_key() {
     let err = c.debit(debit("retry-me", "acc-1", 400)).await.unwrap_err();
     assert_eq!(err.code(), Code::Unavailable);
     assert_eq!(reason(&err).as_deref(), Some("PROVIDER_UNAVAILABLE"));
-    let failed = c
-        .get_transaction(by_key("retry-me"))
-        .await
-        .unwrap()
-        .into_inner()
-        .transaction
-        .unwrap();
+    let failed = fetched(&mut c, by_key("retry-me")).await;
     assert_eq!(state(&failed), pb::TransactionState::Failed);
 
     // The provider comes back on the same port; the same call runs again.
     let sb = sandbox_on(tokio::net::TcpListener::bind(addr).await.unwrap()).await;
-    let tx = c
-        .debit(debit("retry-me", "acc-1", 400))
-        .await
-        .unwrap()
-        .into_inner()
-        .transaction
-        .unwrap();
+    let tx = debited(&mut c, debit("retry-me", "acc-1", 400)).await;
     assert_eq!(state(&tx), pb::TransactionState::Settled);
     assert!(!tx.replay);
     assert_eq!(tx.transaction_id, failed.transaction_id);
@@ -402,13 +360,7 @@ async fn a_client_that_goes_away_leaves_no_half_done_transaction() {
     tokio::time::sleep(Duration::from_millis(1_200)).await;
     let mut c = hub.client_with(Some(key)).await;
     for k in ["gone-1", "gone-2"] {
-        let tx = c
-            .get_transaction(by_key(k))
-            .await
-            .unwrap()
-            .into_inner()
-            .transaction
-            .unwrap();
+        let tx = fetched(&mut c, by_key(k)).await;
         assert_eq!(state(&tx), pb::TransactionState::Settled, "{k}");
         let at_provider = sb.ledger();
         assert!(at_provider.transaction(&tx.transaction_id).is_some(), "{k}");
@@ -447,13 +399,7 @@ async fn a_restarted_hub_answers_exactly_as_before() {
     let mut c = hub.client_with(Some(key)).await;
     for k in keys {
         assert_eq!(get_by_key(&mut c, k).await, before[k], "{k}");
-        let by_id = c
-            .get_transaction(by_id(before[k].transaction_id.clone()))
-            .await
-            .unwrap()
-            .into_inner()
-            .transaction
-            .unwrap();
+        let by_id = fetched(&mut c, by_id(before[k].transaction_id.clone())).await;
         assert_eq!(by_id, before[k]);
     }
     hub.stop().await;
@@ -633,13 +579,7 @@ async fn another_partners_transactions_are_not_found() {
     let hub = TestHub::start(path, sb.addr()).await;
     let mut p1 = hub.client("p1").await;
     let mut p2 = hub.client("p2").await;
-    let tx = p1
-        .debit(debit("mine", "acc-1", 10))
-        .await
-        .unwrap()
-        .into_inner()
-        .transaction
-        .unwrap();
+    let tx = debited(&mut p1, debit("mine", "acc-1", 10)).await;
     let err = p2
         .get_transaction(by_id(tx.transaction_id.clone()))
         .await
@@ -657,13 +597,7 @@ async fn another_partners_transactions_are_not_found() {
         .unwrap_err();
     assert_eq!(err.code(), Code::NotFound);
     // The same key is independent per partner.
-    let other = p2
-        .debit(debit("mine", "acc-1", 10))
-        .await
-        .unwrap()
-        .into_inner()
-        .transaction
-        .unwrap();
+    let other = debited(&mut p2, debit("mine", "acc-1", 10)).await;
     assert_ne!(other.transaction_id, tx.transaction_id);
     assert!(!other.replay);
     hub.stop().await;

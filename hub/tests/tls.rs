@@ -202,13 +202,7 @@ async fn a_debit_over_tls_with_an_api_key_settles() {
 
     let channel = tls_channel(hub.addr, &ca, None).await.unwrap();
     let mut c = with_key(channel, hub.key("p1").await);
-    let tx = c
-        .debit(debit("tls-1", "acc-1", 2_500))
-        .await
-        .unwrap()
-        .into_inner()
-        .transaction
-        .unwrap();
+    let tx = debited(&mut c, debit("tls-1", "acc-1", 2_500)).await;
     assert_eq!(
         state(&tx),
         hub_proto::settlement::v1::TransactionState::Settled

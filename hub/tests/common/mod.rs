@@ -308,6 +308,41 @@ pub fn credit(key: &str, account: &str, minor: i64) -> pb::CreditRequest {
     }
 }
 
+/// The transaction a debit was answered with; panics on an error status.
+pub async fn debited(
+    c: &mut Client,
+    req: impl tonic::IntoRequest<pb::DebitRequest>,
+) -> pb::Transaction {
+    c.debit(req)
+        .await
+        .unwrap()
+        .into_inner()
+        .transaction
+        .unwrap()
+}
+
+/// A debit whose client deadline is `deadline`: the hub answers by then,
+/// with the PENDING transaction if the provider has not.
+pub async fn debited_within(
+    c: &mut Client,
+    req: pb::DebitRequest,
+    deadline: Duration,
+) -> pb::Transaction {
+    let mut req = tonic::Request::new(req);
+    req.set_timeout(deadline);
+    debited(c, req).await
+}
+
+/// The transaction GetTransaction found; panics on an error status.
+pub async fn fetched(c: &mut Client, req: pb::GetTransactionRequest) -> pb::Transaction {
+    c.get_transaction(req)
+        .await
+        .unwrap()
+        .into_inner()
+        .transaction
+        .unwrap()
+}
+
 pub fn state(tx: &pb::Transaction) -> pb::TransactionState {
     pb::TransactionState::try_from(tx.state).unwrap()
 }
