@@ -201,9 +201,6 @@ pub struct Answer {
 
 type Flights = Mutex<HashMap<TransactionId, watch::Receiver<()>>>;
 
-/// Microseconds in a (UTC) day.
-const DAY_US: i64 = 86_400_000_000;
-
 /// Removes a flight from the registry when its task ends, waking waiters.
 struct FlightGuard {
     flights: Arc<Flights>,
@@ -425,7 +422,7 @@ impl Engine {
             now_us: self.now_us(),
             daily_limit: call.daily_limit.map(|limit| crate::journal::DailyLimit {
                 limit,
-                since_us: self.now_us() - self.now_us().rem_euclid(DAY_US),
+                since_us: crate::journal::day_of(self.now_us()),
             }),
         };
         let engine = self.clone();

@@ -363,6 +363,7 @@ type WatchStream =
 
 const MAX_PAGE: usize = 1000;
 const DEFAULT_PAGE: usize = 100;
+const WATCH_BATCH: usize = 500;
 
 /// The rows a page request may have: `page_size` 0 (unset) is the default,
 /// more than the maximum is the maximum. Callers refuse negative sizes.
@@ -390,7 +391,6 @@ pub(crate) fn cut_page<T>(
         .unwrap_or_default();
     (rows, next)
 }
-const WATCH_BATCH: usize = 500;
 
 #[tonic::async_trait]
 impl SettlementService for Settlement {

@@ -55,8 +55,16 @@ pub struct Intent {
 pub struct DailyLimit {
     /// Most minor units per day.
     pub limit: i64,
-    /// Start of the current day (µs).
+    /// Start of the current UTC day (µs): [`day_of`] now.
     pub since_us: i64,
+}
+
+/// A UTC day in microseconds.
+pub const DAY_US: i64 = 86_400_000_000;
+
+/// The first microsecond of the UTC day of `at_us`.
+pub fn day_of(at_us: i64) -> i64 {
+    at_us - at_us.rem_euclid(DAY_US)
 }
 
 /// What [`Journal::begin`] found.

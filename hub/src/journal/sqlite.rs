@@ -16,9 +16,9 @@ use rusqlite::{Connection, OptionalExtension, Row, params};
 use tokio::sync::{broadcast, mpsc, oneshot};
 
 use super::{
-    AdminActionRecord, ApiKeyRecord, Begin, Change, Intent, Journal, JournalError, JournalStats,
-    ListFilter, Lookup, QueueStats, Recorded, RollbackBegin, RollbackIntent, RollbackTarget,
-    WorkItem,
+    AdminActionRecord, ApiKeyRecord, Begin, Change, DAY_US, Intent, Journal, JournalError,
+    JournalStats, ListFilter, Lookup, QueueStats, Recorded, RollbackBegin, RollbackIntent,
+    RollbackTarget, WorkItem, day_of,
 };
 use crate::domain::{
     Fingerprint, IdempotencyKey, PartnerId, ProviderId, TransactionId, TxKind, TxRecord, TxState,
@@ -295,14 +295,6 @@ fn create_schema(c: &Connection) -> Result<(), rusqlite::Error> {
         rebuild_daily_usage(c)?;
     }
     Ok(())
-}
-
-/// A UTC day in microseconds.
-pub(crate) const DAY_US: i64 = 86_400_000_000;
-
-/// The first microsecond of the UTC day of `at_us`.
-pub(crate) fn day_of(at_us: i64) -> i64 {
-    at_us - at_us.rem_euclid(DAY_US)
 }
 
 /// Recomputes `daily_usage` from the transactions (for journals written
@@ -1284,10 +1276,11 @@ impl Journal for SqliteJournal {
                 // other filters skip) wherever the range lies in the
                 // partner's history; in `seq` order the first page of an
                 // old range walked everything before it. The cursor's row
-                // gives the position: after (its created_us, its seq).
+                // gives the position: after (its created_us, its seq); the
+                // range starts at the later of the filter's start and it.
                 sql.push_str(
                     " INDEXED BY transactions_partner_created WHERE partner = ?1 \
-                     AND created_us >= ?4 AND created_us < ?5 AND created_us >= ?7 \
+                     AND created_us >= ?4 AND created_us < ?5 \
                      AND (created_us > ?7 OR seq > ?2)",
                 );
             } else {
@@ -1323,7 +1316,7 @@ impl Journal for SqliteJournal {
                 partner.as_str(),
                 after,
                 filter.provider.as_ref().map(|p| p.as_str()),
-                filter.start_us.unwrap_or(i64::MIN),
+                filter.start_us.unwrap_or(i64::MIN).max(after_created),
                 filter.end_us.unwrap_or(i64::MAX),
                 limit as i64,
                 after_created,

@@ -1461,11 +1461,11 @@ async fn the_daily_limit_is_enforced_atomically_and_resets_each_day() {
     let limited = |k: &str, minor: i64, now_us: i64| Intent {
         daily_limit: Some(crate::journal::DailyLimit {
             limit: 1_000,
-            since_us: now_us - now_us.rem_euclid(86_400_000_000),
+            since_us: day_of(now_us),
         }),
         ..transfer(P, k, TxKind::Debit, HMAC, minor, now_us)
     };
-    let day = 86_400_000_000 * 20_000;
+    let day = DAY_US * 20_000;
     for k in ["a", "b"] {
         assert!(matches!(
             j.begin(limited(k, 400, day)).await.unwrap(),
@@ -1491,7 +1491,7 @@ async fn the_daily_limit_is_enforced_atomically_and_resets_each_day() {
         Begin::Started(_)
     ));
     // A new day starts from zero.
-    let tomorrow = day + 86_400_000_000;
+    let tomorrow = day + DAY_US;
     assert!(matches!(
         j.begin(limited("d", 1_000, tomorrow)).await.unwrap(),
         Begin::Started(_)
@@ -1518,7 +1518,7 @@ fn daily_usage_both_ways(path: &Path) -> (DailyRows, DailyRows) {
     let summed = rows(&format!(
         "SELECT partner, currency, created_us - created_us % {day}, SUM(amount) FROM transactions \
          WHERE kind IN (1, 2) AND state IN (0, 1, 2) GROUP BY 1, 2, 3 ORDER BY 1, 2, 3",
-        day = super::sqlite::DAY_US
+        day = DAY_US
     ));
     (kept, summed)
 }
@@ -1536,7 +1536,7 @@ async fn daily_usage_follows_every_state_change() {
         let (kept, summed) = daily_usage_both_ways(&path);
         assert_eq!(kept, summed, "after {step}");
     };
-    let next_day = T0 + super::sqlite::DAY_US;
+    let next_day = T0 + DAY_US;
 
     let settled = settled_debit(&j, P, "settled", 1_000).await;
     check("a settled debit");
@@ -1613,7 +1613,7 @@ async fn daily_usage_follows_every_state_change() {
     let limited = Intent {
         daily_limit: Some(DailyLimit {
             limit: 1_000,
-            since_us: T0 - T0.rem_euclid(super::sqlite::DAY_US),
+            since_us: day_of(T0),
         }),
         ..debit(Q, "over", 201)
     };
