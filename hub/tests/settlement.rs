@@ -183,10 +183,19 @@ async fn changing_any_fingerprinted_field_is_a_conflict() {
     let sb = sandbox().await;
     sb.seed("acc-3", "EUR", 1_000);
     let (_dir, path) = journal_path();
-    let hub = TestHub::start(path, sb.addr()).await;
+    // A second provider on the same sandbox, so only the provider differs.
+    let providers = hmac_provider(PROVIDER, sb.addr(), "") + &hmac_provider("sb2", sb.addr(), "");
+    let hub = TestHub::start_with(config_with(&path, &providers, &[PROVIDER, "sb2"])).await;
     let mut c = hub.client("p1").await;
-    c.debit(debit("k-1", "acc-1", 700)).await.unwrap();
+    let first = debited(&mut c, debit("k-1", "acc-1", 700)).await;
     let variants: Vec<(&str, pb::DebitRequest)> = vec![
+        (
+            "provider",
+            pb::DebitRequest {
+                provider: "sb2".into(),
+                ..debit("k-1", "acc-1", 700)
+            },
+        ),
         ("account", debit("k-1", "acc-3", 700)),
         ("amount", debit("k-1", "acc-1", 701)),
         (
@@ -219,9 +228,44 @@ async fn changing_any_fingerprinted_field_is_a_conflict() {
     // The same key as a credit is a different request too.
     let err = c.credit(credit("k-1", "acc-1", 700)).await.unwrap_err();
     assert_eq!(err.code(), Code::AlreadyExists);
+
+    // A rollback key names one target: reused for another, or for the same
+    // transaction named the other way, it is a conflict and reverses nothing.
+    let second = debited(&mut c, debit("k-2", "acc-1", 100)).await;
+    let rollback = |target| pb::RollbackRequest {
+        idempotency_key: "rb-1".into(),
+        target: Some(target),
+        provider: String::new(),
+    };
+    use pb::rollback_request::Target;
+    let rolled = c
+        .rollback(rollback(Target::OriginalIdempotencyKey("k-2".into())))
+        .await
+        .unwrap()
+        .into_inner()
+        .transaction
+        .unwrap();
+    assert_eq!(state(&rolled), pb::TransactionState::RolledBack);
+    for (what, target) in [
+        ("another key", Target::OriginalIdempotencyKey("k-1".into())),
+        ("another id", Target::TransactionId(first.transaction_id)),
+        (
+            "the same debit by id",
+            Target::TransactionId(second.transaction_id),
+        ),
+    ] {
+        let err = c.rollback(rollback(target)).await.unwrap_err();
+        assert_eq!(err.code(), Code::AlreadyExists, "{what}");
+        assert_eq!(
+            reason(&err).as_deref(),
+            Some("IDEMPOTENCY_CONFLICT"),
+            "{what}"
+        );
+    }
     assert_eq!(sb.balance("acc-1"), Some(99_300));
     assert_eq!(sb.balance("acc-3"), Some(1_000));
-    assert_eq!(sb.money_requests(), 1);
+    // The first debit, the second and its rollback: nothing else.
+    assert_eq!(sb.money_requests(), 3);
     hub.stop().await;
 }
 
@@ -719,92 +763,70 @@ async fn list_pages_cover_every_row_once_and_watch_resumes_without_gap() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn reflection_v1_and_v1alpha_list_and_describe_the_service() {
-    use tokio_stream::StreamExt;
     let sb = sandbox().await;
     let (_dir, path) = journal_path();
     let hub = TestHub::start(path, sb.addr()).await;
-
-    {
-        use tonic_reflection::pb::v1::ServerReflectionRequest;
-        use tonic_reflection::pb::v1::server_reflection_client::ServerReflectionClient;
-        use tonic_reflection::pb::v1::server_reflection_request::MessageRequest;
-        use tonic_reflection::pb::v1::server_reflection_response::MessageResponse;
-        let mut r = ServerReflectionClient::new(hub.channel().await);
-        let reqs = vec![
-            ServerReflectionRequest {
+    // The same conversation in both protocol versions (grpcurl speaks only
+    // v1alpha, newer tools only v1): the two are distinct generated types.
+    macro_rules! list_and_describe {
+        ($version:ident) => {{
+            use tokio_stream::StreamExt;
+            use tonic_reflection::pb::$version::ServerReflectionRequest;
+            use tonic_reflection::pb::$version::server_reflection_client::ServerReflectionClient;
+            use tonic_reflection::pb::$version::server_reflection_request::MessageRequest;
+            use tonic_reflection::pb::$version::server_reflection_response::MessageResponse;
+            let version = stringify!($version);
+            let mut r = ServerReflectionClient::new(hub.channel().await);
+            let request = |m| ServerReflectionRequest {
                 host: String::new(),
-                message_request: Some(MessageRequest::ListServices(String::new())),
-            },
-            ServerReflectionRequest {
-                host: String::new(),
-                message_request: Some(MessageRequest::FileContainingSymbol(
+                message_request: Some(m),
+            };
+            let reqs = vec![
+                request(MessageRequest::ListServices(String::new())),
+                request(MessageRequest::FileContainingSymbol(
                     "settlement.v1.SettlementService".into(),
                 )),
-            },
-        ];
-        let mut answers = r
-            .server_reflection_info(tokio_stream::iter(reqs))
-            .await
-            .unwrap()
-            .into_inner();
-        let Some(MessageResponse::ListServicesResponse(list)) =
-            answers.next().await.unwrap().unwrap().message_response
-        else {
-            panic!("expected a service list");
-        };
-        let names: Vec<_> = list.service.iter().map(|s| s.name.as_str()).collect();
-        assert!(
-            names.contains(&"settlement.v1.SettlementService"),
-            "{names:?}"
-        );
-        assert!(names.contains(&"grpc.health.v1.Health"), "{names:?}");
-        let Some(MessageResponse::FileDescriptorResponse(files)) =
-            answers.next().await.unwrap().unwrap().message_response
-        else {
-            panic!("expected a file descriptor");
-        };
-        let fd = <prost_types::FileDescriptorProto as prost::Message>::decode(
-            &files.file_descriptor_proto[0][..],
-        )
-        .unwrap();
-        assert_eq!(fd.package(), "settlement.v1");
-        let methods: Vec<_> = fd.service[0].method.iter().map(|m| m.name()).collect();
-        for m in [
-            "Debit",
-            "Credit",
-            "Rollback",
-            "GetBalance",
-            "GetTransaction",
-            "ListTransactions",
-            "WatchTransactions",
-        ] {
-            assert!(methods.contains(&m), "{m} in {methods:?}");
-        }
+            ];
+            let mut answers = r
+                .server_reflection_info(tokio_stream::iter(reqs))
+                .await
+                .unwrap()
+                .into_inner();
+            let Some(MessageResponse::ListServicesResponse(list)) =
+                answers.next().await.unwrap().unwrap().message_response
+            else {
+                panic!("{version}: expected a service list");
+            };
+            let names: Vec<_> = list.service.iter().map(|s| s.name.as_str()).collect();
+            for service in ["settlement.v1.SettlementService", "grpc.health.v1.Health"] {
+                assert!(names.contains(&service), "{version}: {names:?}");
+            }
+            let Some(MessageResponse::FileDescriptorResponse(files)) =
+                answers.next().await.unwrap().unwrap().message_response
+            else {
+                panic!("{version}: expected a file descriptor");
+            };
+            let fd = <prost_types::FileDescriptorProto as prost::Message>::decode(
+                &files.file_descriptor_proto[0][..],
+            )
+            .unwrap();
+            assert_eq!(fd.package(), "settlement.v1", "{version}");
+            let methods: Vec<_> = fd.service[0].method.iter().map(|m| m.name()).collect();
+            for m in [
+                "Debit",
+                "Credit",
+                "Rollback",
+                "GetBalance",
+                "GetTransaction",
+                "ListTransactions",
+                "WatchTransactions",
+            ] {
+                assert!(methods.contains(&m), "{version}: {m} in {methods:?}");
+            }
+        }};
     }
-    {
-        use tonic_reflection::pb::v1alpha::ServerReflectionRequest;
-        use tonic_reflection::pb::v1alpha::server_reflection_client::ServerReflectionClient;
-        use tonic_reflection::pb::v1alpha::server_reflection_request::MessageRequest;
-        use tonic_reflection::pb::v1alpha::server_reflection_response::MessageResponse;
-        let mut r = ServerReflectionClient::new(hub.channel().await);
-        let reqs = vec![ServerReflectionRequest {
-            host: String::new(),
-            message_request: Some(MessageRequest::FileContainingSymbol(
-                "settlement.v1.SettlementService".into(),
-            )),
-        }];
-        let mut answers = r
-            .server_reflection_info(tokio_stream::iter(reqs))
-            .await
-            .unwrap()
-            .into_inner();
-        let Some(MessageResponse::FileDescriptorResponse(files)) =
-            answers.next().await.unwrap().unwrap().message_response
-        else {
-            panic!("expected a file descriptor");
-        };
-        assert!(!files.file_descriptor_proto.is_empty());
-    }
+    list_and_describe!(v1);
+    list_and_describe!(v1alpha);
     hub.stop().await;
 }
 
