@@ -2,6 +2,8 @@
 //! provider, a journal file; partners call over gRPC.
 
 mod common;
+#[path = "common/process.rs"]
+mod process;
 
 use std::collections::{HashMap, HashSet};
 use std::time::Duration;
@@ -9,6 +11,7 @@ use std::time::Duration;
 use common::*;
 use hub::journal::Journal;
 use hub_proto::settlement::v1 as pb;
+use process::{HubProcess, free_port};
 use sandbox_json_hmac::{Fault, FaultKind};
 use tonic::Code;
 
@@ -1115,4 +1118,88 @@ async fn the_keys_command_creates_lists_and_revokes() {
     let err = c.debit(debit("cli-2", "acc-1", 5)).await.unwrap_err();
     assert_eq!(err.code(), Code::Unauthenticated);
     hub.stop().await;
+}
+
+/// SIGTERM and SIGINT on a real `hub serve` process: the call in flight
+/// finishes settled, then the process exits cleanly and stops listening.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigterm_and_sigint_stop_a_hub_process_after_its_call_in_flight() {
+    for signal in ["TERM", "INT"] {
+        let sb = sandbox().await;
+        let dir = tempfile::tempdir().unwrap();
+        let journal = dir.path().join("hub.db");
+        let file = dir.path().join("hub.toml");
+        let partners = format!("[partners.p1]\nproviders = [\"{PROVIDER}\"]\n");
+        let providers = hmac_provider(PROVIDER, sb.addr(), "");
+        std::fs::write(&file, config_text(&journal, &providers, &partners)).unwrap();
+        let key = {
+            let j = hub::journal::SqliteJournal::open(&journal).unwrap();
+            let k = hub::auth::generate_key(&hub::domain::PartnerId::parse("p1").unwrap(), "t", 0);
+            j.insert_key(k.record).await.unwrap();
+            k.key
+        };
+        sb.set_fault(
+            Fault::new(FaultKind::Latency(Duration::from_millis(800)))
+                .on_path("/v1/debit")
+                .times(1),
+        );
+        let mut hub = HubProcess::start(&file, free_port()).await;
+        let channel = tonic::transport::Channel::from_shared(format!("http://{}", hub.addr))
+            .unwrap()
+            .connect()
+            .await
+            .unwrap();
+        let mut c = pb::settlement_service_client::SettlementServiceClient::new(channel);
+        let mut request = tonic::Request::new(debit("k-1", "acc-1", 250));
+        request
+            .metadata_mut()
+            .insert("x-api-key", key.parse().unwrap());
+        let call = tokio::spawn(async move { c.debit(request).await });
+        // Signal only once the debit is held at the provider.
+        for _ in 0..200 {
+            if sb.money_requests() == 1 {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        assert_eq!(
+            sb.money_requests(),
+            1,
+            "SIG{signal}: the debit never arrived"
+        );
+        let sent = std::process::Command::new("kill")
+            .args([format!("-{signal}"), hub.child.id().to_string()])
+            .status()
+            .unwrap();
+        assert!(sent.success());
+
+        let tx = call
+            .await
+            .unwrap()
+            .unwrap()
+            .into_inner()
+            .transaction
+            .unwrap();
+        assert_eq!(state(&tx), pb::TransactionState::Settled, "SIG{signal}");
+        assert_eq!(sb.balance("acc-1"), Some(99_750), "SIG{signal}");
+        let mut exit = None;
+        for _ in 0..200 {
+            exit = hub.child.try_wait().unwrap();
+            if exit.is_some() {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(25)).await;
+        }
+        let exit = exit.unwrap_or_else(|| panic!("SIG{signal}: the hub did not exit"));
+        assert!(exit.success(), "SIG{signal}: {exit}");
+        assert!(
+            tokio::net::TcpStream::connect(hub.addr).await.is_err(),
+            "SIG{signal}: still listening"
+        );
+        // The journal agrees with the provider after the stop.
+        let j = hub::journal::SqliteJournal::open(&journal).unwrap();
+        let rows = j.scan(0, 10).await.unwrap();
+        assert_eq!(rows.len(), 1, "SIG{signal}");
+        assert_eq!(rows[0].state, hub::domain::TxState::Settled, "SIG{signal}");
+    }
 }
