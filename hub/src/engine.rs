@@ -330,19 +330,61 @@ impl Engine {
         }
     }
 
-    fn check_recovered(&self, provider: &ProviderId) -> Result<(), HubError> {
-        let recovering = self
-            .inner
+    /// Ends recovery: no provider is recovering any more.
+    pub(crate) fn end_recovery(&self) {
+        if let Ok(mut r) = self.inner.recovering.lock() {
+            r.clear();
+        }
+    }
+
+    /// Whether `provider` is still being recovered.
+    pub(crate) fn is_recovering(&self, provider: &ProviderId) -> bool {
+        self.inner
             .recovering
             .lock()
             .map(|r| r.contains(provider))
-            .unwrap_or(false);
-        if recovering {
+            .unwrap_or(false)
+    }
+
+    fn check_recovered(&self, provider: &ProviderId) -> Result<(), HubError> {
+        if self.is_recovering(provider) {
             return Err(HubError::ProviderRecovering {
                 provider: provider.clone(),
             });
         }
         Ok(())
+    }
+
+    /// Refuses a rollback whose debit belongs to a provider still being
+    /// recovered, before anything is journaled: the debit may be one of the
+    /// transactions being resumed. The provider is the debit's, or the one
+    /// named for a key the hub has not seen (its tombstone).
+    async fn check_rollback_recovered(
+        &self,
+        partner: &PartnerId,
+        target: &RollbackTarget,
+    ) -> Result<(), HubError> {
+        // Only after a start with unfinished work: spare every other
+        // rollback the lookup.
+        let any = self
+            .inner
+            .recovering
+            .lock()
+            .map(|r| !r.is_empty())
+            .unwrap_or(false);
+        if !any {
+            return Ok(());
+        }
+        let (lookup, named) = match target {
+            RollbackTarget::Id(id) => (Lookup::Id(id.clone()), None),
+            RollbackTarget::Key(key, provider) => (Lookup::Key(key.clone()), provider.as_ref()),
+        };
+        let debit = self.inner.journal.get(partner, &lookup).await?;
+        match debit.as_ref().map(|d| &d.provider).or(named) {
+            Some(provider) => self.check_recovered(provider),
+            // Nothing to roll back at any provider: the journal answers.
+            None => Ok(()),
+        }
     }
 
     /// The journal.
@@ -409,6 +451,12 @@ impl Engine {
         self.check_open()?;
         let provider = self.provider(&call.provider)?;
         self.check_recovered(&call.provider)?;
+        // Already due (a deadline shorter than the answer margin, or spent
+        // on the way in): nothing can be sent, so nothing is journaled and
+        // the partner may retry with the same key.
+        if Instant::now() >= answer_by {
+            return Err(HubError::DeadlineExceeded);
+        }
         let id = TransactionId::derive(partner, &call.key);
         let intent = Intent {
             partner: partner.clone(),
@@ -440,6 +488,7 @@ impl Engine {
         answer_by: Instant,
     ) -> Result<Answer, HubError> {
         self.check_open()?;
+        self.check_rollback_recovered(partner, &call.target).await?;
         let id = TransactionId::derive(partner, &call.key);
         let intent = RollbackIntent {
             partner: partner.clone(),

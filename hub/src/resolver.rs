@@ -21,13 +21,17 @@
 //!
 //! What exhausts `max_attempts` becomes a dead letter (still PENDING to the
 //! partner) until an operator replays it. On start, every queued item is
-//! tried once before the provider takes new money calls.
+//! tried once before the provider takes new money calls: the server marks
+//! the providers with queued work as recovering before it serves, and the
+//! recovery pass lifts each one as soon as its items have been tried. A
+//! recovery pass that cannot read the queue is retried with backoff until
+//! it can, so no provider stays blocked for good.
 //!
 //! Time comes from the engine's [`Clock`](crate::engine::Clock) and jitter
 //! from its [`Jitter`](crate::resilience::Jitter), so a simulator can drive
 //! the resolver deterministically.
 
-use std::collections::HashSet;
+use std::collections::HashMap;
 use std::time::Duration;
 
 use adapter_api::{
@@ -38,7 +42,8 @@ use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 use tower::ServiceExt;
 
-use crate::domain::{TransactionId, TxKind, TxRecord, TxState};
+use crate::config::ResolverConfig;
+use crate::domain::{ProviderId, TransactionId, TxKind, TxRecord, TxState};
 use crate::engine::{Engine, Provider};
 use crate::journal::{JournalError, Recorded, WorkItem};
 use crate::resilience::{Operation, ProviderCall, Reply};
@@ -83,13 +88,26 @@ impl Engine {
     }
 
     /// Works the queue until `stop`: first every item once (recovery after a
-    /// start; the providers concerned take no new money calls until then),
-    /// then whatever falls due.
+    /// start: the providers the caller marked with
+    /// [`set_recovering`](Engine::set_recovering) take no new money calls
+    /// until their items have been tried), then whatever falls due.
     pub async fn run_resolver(self, stop: CancellationToken) {
-        if let Err(e) = self.recover().await {
-            tracing::error!(error = %e, "recovery pass failed; the resolver will retry");
-        }
         let config = self.resolver_config().clone();
+        // Until recovery succeeds its providers refuse money calls: retry
+        // it, never give up on it.
+        let mut failures = 0u32;
+        while let Err(e) = self.recover().await {
+            failures = failures.saturating_add(1);
+            // Never sooner than a poll: a journal that fails at once must
+            // not be hammered.
+            let wait =
+                backoff(&config, failures, self.jitter().fraction()).max(config.poll_interval);
+            tracing::error!(error = %e, attempt = failures, retry_in = ?wait, "recovery pass failed; retrying");
+            tokio::select! {
+                () = stop.cancelled() => return,
+                () = tokio::time::sleep(wait) => {}
+            }
+        }
         loop {
             tokio::select! {
                 () = stop.cancelled() => return,
@@ -107,31 +125,65 @@ impl Engine {
         }
     }
 
-    /// Tries every queued item once, then opens their providers to new
-    /// money calls.
+    /// Tries every queued item once, opening each provider to new money
+    /// calls as soon as its own items have been tried, and every provider
+    /// at the end. Fails only if the queue cannot be read; then every
+    /// provider marked recovering stays so.
     async fn recover(&self) -> Result<(), JournalError> {
         let now = self.clock().now_us();
         let items = self
             .journal()
             .claim_work(now, lease_us(), usize::MAX >> 1, true)
             .await?;
-        let providers: Vec<_> = items
-            .iter()
-            .map(|i| i.provider.clone())
-            .collect::<HashSet<_>>()
-            .into_iter()
-            .collect();
+        let mut left: HashMap<ProviderId, usize> = HashMap::new();
+        for item in &items {
+            *left.entry(item.provider.clone()).or_default() += 1;
+        }
         if !items.is_empty() {
             tracing::warn!(
                 items = items.len(),
-                providers = providers.len(),
+                providers = left.len(),
                 "resuming unfinished transactions"
             );
         }
-        self.set_recovering(&providers, true);
-        self.work_all(items).await;
-        self.set_recovering(&providers, false);
+        let mut set = tokio::task::JoinSet::new();
+        let limit = self.resolver_config().concurrency.max(1);
+        let mut items = items.into_iter();
+        loop {
+            while set.len() < limit {
+                let Some(item) = items.next() else { break };
+                let engine = self.clone();
+                set.spawn(async move {
+                    let provider = item.provider.clone();
+                    engine.work(item).await;
+                    provider
+                });
+            }
+            let Some(joined) = set.join_next().await else {
+                break;
+            };
+            // A task that panicked tried its item too; the end of the pass
+            // opens its provider.
+            if let Ok(provider) = joined {
+                self.item_recovered(&mut left, provider);
+            }
+        }
+        // Whatever was marked (even without an item claimed here) is done.
+        self.end_recovery();
         Ok(())
+    }
+
+    /// Counts one of `provider`'s items as tried; its last opens it.
+    fn item_recovered(&self, left: &mut HashMap<ProviderId, usize>, provider: ProviderId) {
+        let Some(n) = left.get_mut(&provider) else {
+            return;
+        };
+        *n = n.saturating_sub(1);
+        if *n == 0 {
+            left.remove(&provider);
+            tracing::info!(provider = %provider, "recovered: taking money calls again");
+            self.set_recovering(std::slice::from_ref(&provider), false);
+        }
     }
 
     async fn work_all(&self, items: Vec<WorkItem>) {
@@ -165,14 +217,9 @@ impl Engine {
             Step::Again(why) => why,
         };
         let config = self.resolver_config();
-        let attempts = item.attempts + 1;
+        let attempts = item.attempts.saturating_add(1);
         let dead = attempts >= config.max_attempts;
-        let ceiling = config
-            .backoff_base
-            .checked_mul(1u32.checked_shl(attempts.min(31)).unwrap_or(u32::MAX))
-            .unwrap_or(config.backoff_max)
-            .min(config.backoff_max);
-        let wait = ceiling.mul_f64(self.jitter().fraction().clamp(0.0, 1.0));
+        let wait = backoff(config, attempts, self.jitter().fraction());
         let next = self.clock().now_us().saturating_add(micros(wait));
         if dead {
             tracing::error!(transaction = %item.tx_id, error = %why, "resolution budget spent: dead letter");
@@ -419,6 +466,19 @@ impl Engine {
     }
 }
 
+/// Full-jitter backoff after `failures` failed attempts (1 or more): a
+/// `fraction` (in `[0, 1)`) of `backoff_base` doubled per failure after the
+/// first, capped at `backoff_max`.
+fn backoff(config: &ResolverConfig, failures: u32, fraction: f64) -> Duration {
+    let doublings = failures.saturating_sub(1).min(31);
+    let ceiling = config
+        .backoff_base
+        .checked_mul(1u32 << doublings)
+        .unwrap_or(config.backoff_max)
+        .min(config.backoff_max);
+    ceiling.mul_f64(fraction.clamp(0.0, 1.0))
+}
+
 fn supports_status(provider: &Provider) -> bool {
     provider.descriptor().is_some_and(|d| d.capabilities.status)
 }
@@ -443,4 +503,316 @@ fn micros(d: Duration) -> i64 {
 
 fn lease_us() -> i64 {
     micros(LEASE)
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicU32, Ordering};
+
+    use adapter_api::{Currency, Money};
+    use tokio::sync::broadcast;
+
+    use super::*;
+    use crate::domain::{Account, Fingerprint, IdempotencyKey, PartnerId};
+    use crate::engine::Clock;
+    use crate::journal::{
+        AdminActionRecord, ApiKeyRecord, Begin, Change, Intent, Journal, JournalStats, ListFilter,
+        Lookup, QueueStats, RollbackBegin, RollbackIntent, SqliteJournal,
+    };
+    use crate::resilience::Jitter;
+
+    const NOW: i64 = 1_700_000_000_000_000;
+
+    struct FixedClock;
+    impl Clock for FixedClock {
+        fn now_us(&self) -> i64 {
+            NOW
+        }
+    }
+
+    /// Always draws the same fraction.
+    struct Fixed(f64);
+    impl Jitter for Fixed {
+        fn fraction(&self) -> f64 {
+            self.0
+        }
+    }
+
+    fn config() -> ResolverConfig {
+        ResolverConfig {
+            poll_interval: Duration::from_millis(10),
+            backoff_base: Duration::from_millis(100),
+            backoff_max: Duration::from_secs(1),
+            max_attempts: 100,
+            ..ResolverConfig::default()
+        }
+    }
+
+    fn engine(journal: Arc<dyn Journal>, jitter: f64) -> Engine {
+        Engine::new(
+            journal,
+            std::collections::HashMap::new(),
+            Arc::new(FixedClock),
+            Arc::new(Fixed(jitter)),
+            config(),
+            16,
+        )
+    }
+
+    /// A PENDING debit at provider `provider`, queued for the resolver.
+    async fn queued(journal: &dyn Journal, key: &str, provider: &str) -> TransactionId {
+        let intent = Intent {
+            partner: PartnerId::parse("p1").unwrap(),
+            key: IdempotencyKey::parse(key).unwrap(),
+            kind: TxKind::Debit,
+            provider: ProviderId::parse(provider).unwrap(),
+            account: Account::parse("acc-1").unwrap(),
+            amount: Money::new(Currency::from_code("EUR").unwrap(), 100),
+            reference: None,
+            fingerprint: Fingerprint::of(&[key.as_bytes()]),
+            now_us: NOW,
+            daily_limit: None,
+        };
+        let Begin::Started(tx) = journal.begin(intent).await.unwrap() else {
+            panic!("not started");
+        };
+        // As a hub that died with the call in flight leaves it.
+        journal.park_in_flight(NOW).await.unwrap();
+        tx.id
+    }
+
+    /// The delay the resolver chose after each of `failures` failed
+    /// attempts (the provider is not configured, so every attempt fails).
+    async fn delays(jitter: f64, failures: u32) -> Vec<Duration> {
+        let journal: Arc<dyn Journal> = Arc::new(SqliteJournal::in_memory().unwrap());
+        let id = queued(journal.as_ref(), "k-1", "gone").await;
+        let engine = engine(journal.clone(), jitter);
+        let mut out = Vec::new();
+        for n in 1..=failures {
+            let item = journal.work_item(&id).await.unwrap().unwrap();
+            engine.work(item).await;
+            let after = journal.work_item(&id).await.unwrap().unwrap();
+            assert_eq!(after.attempts, n);
+            assert!(!after.dead);
+            let waited = u64::try_from(after.next_at_us - NOW).unwrap();
+            out.push(Duration::from_micros(waited));
+        }
+        out
+    }
+
+    #[tokio::test]
+    async fn retry_delays_are_full_jitter_under_a_capped_exponential() {
+        // The lowest draw retries at once, whatever the attempt.
+        assert_eq!(delays(0.0, 6).await, vec![Duration::ZERO; 6]);
+        // The highest draw reaches (to the microsecond) the ceiling: the
+        // base before the second attempt, doubling, capped at the maximum.
+        let top = delays(1.0 - f64::EPSILON, 7).await;
+        let ceilings = [100, 200, 400, 800, 1_000, 1_000, 1_000].map(Duration::from_millis);
+        for (n, (got, ceiling)) in top.iter().zip(ceilings).enumerate() {
+            assert!(
+                *got <= ceiling && ceiling - *got <= Duration::from_micros(1),
+                "after failure {}: {got:?}, ceiling {ceiling:?}",
+                n + 1
+            );
+        }
+        // A draw in between is that fraction of the ceiling.
+        assert_eq!(
+            delays(0.25, 3).await,
+            [25, 50, 100].map(Duration::from_millis).to_vec()
+        );
+    }
+
+    /// A journal whose queue cannot be read the first `failures` times.
+    struct FlakyQueue {
+        inner: SqliteJournal,
+        failures: AtomicU32,
+        claims: AtomicU32,
+    }
+
+    #[async_trait::async_trait]
+    impl Journal for FlakyQueue {
+        async fn begin(&self, intent: Intent) -> Result<Begin, JournalError> {
+            self.inner.begin(intent).await
+        }
+        async fn begin_rollback(
+            &self,
+            intent: RollbackIntent,
+        ) -> Result<RollbackBegin, JournalError> {
+            self.inner.begin_rollback(intent).await
+        }
+        async fn record(
+            &self,
+            id: &TransactionId,
+            result: Recorded,
+            now_us: i64,
+        ) -> Result<TxRecord, JournalError> {
+            self.inner.record(id, result, now_us).await
+        }
+        async fn park_in_flight(&self, now_us: i64) -> Result<u64, JournalError> {
+            self.inner.park_in_flight(now_us).await
+        }
+        async fn claim_work(
+            &self,
+            now_us: i64,
+            lease_us: i64,
+            limit: usize,
+            all: bool,
+        ) -> Result<Vec<WorkItem>, JournalError> {
+            self.claims.fetch_add(1, Ordering::SeqCst);
+            let failing = self
+                .failures
+                .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
+                .is_ok();
+            if failing {
+                return Err(JournalError::Closed);
+            }
+            self.inner.claim_work(now_us, lease_us, limit, all).await
+        }
+        async fn reschedule_work(
+            &self,
+            tx_id: &TransactionId,
+            next_at_us: i64,
+            error: &str,
+            dead: bool,
+        ) -> Result<(), JournalError> {
+            self.inner
+                .reschedule_work(tx_id, next_at_us, error, dead)
+                .await
+        }
+        async fn wait_work(
+            &self,
+            tx_id: &TransactionId,
+            next_at_us: i64,
+        ) -> Result<(), JournalError> {
+            self.inner.wait_work(tx_id, next_at_us).await
+        }
+        async fn complete_work(&self, tx_id: &TransactionId) -> Result<(), JournalError> {
+            self.inner.complete_work(tx_id).await
+        }
+        async fn list_work(&self, dead: Option<bool>) -> Result<Vec<WorkItem>, JournalError> {
+            self.inner.list_work(dead).await
+        }
+        async fn work_item(&self, tx_id: &TransactionId) -> Result<Option<WorkItem>, JournalError> {
+            self.inner.work_item(tx_id).await
+        }
+        async fn queue_stats(&self) -> Result<QueueStats, JournalError> {
+            self.inner.queue_stats().await
+        }
+        async fn list_pending(
+            &self,
+            after_seq: i64,
+            limit: usize,
+        ) -> Result<Vec<TxRecord>, JournalError> {
+            self.inner.list_pending(after_seq, limit).await
+        }
+        async fn record_admin_action(
+            &self,
+            action: AdminActionRecord,
+        ) -> Result<AdminActionRecord, JournalError> {
+            self.inner.record_admin_action(action).await
+        }
+        async fn list_admin_actions(
+            &self,
+            before_seq: Option<i64>,
+            limit: usize,
+        ) -> Result<Vec<AdminActionRecord>, JournalError> {
+            self.inner.list_admin_actions(before_seq, limit).await
+        }
+        async fn replay_dead(
+            &self,
+            tx_id: &TransactionId,
+            now_us: i64,
+        ) -> Result<bool, JournalError> {
+            self.inner.replay_dead(tx_id, now_us).await
+        }
+        async fn get_any(&self, id: &TransactionId) -> Result<Option<TxRecord>, JournalError> {
+            self.inner.get_any(id).await
+        }
+        async fn get(
+            &self,
+            partner: &PartnerId,
+            lookup: &Lookup,
+        ) -> Result<Option<TxRecord>, JournalError> {
+            self.inner.get(partner, lookup).await
+        }
+        async fn list(
+            &self,
+            partner: &PartnerId,
+            filter: &ListFilter,
+            after: i64,
+            limit: usize,
+        ) -> Result<Vec<TxRecord>, JournalError> {
+            self.inner.list(partner, filter, after, limit).await
+        }
+        async fn scan(&self, after: i64, limit: usize) -> Result<Vec<TxRecord>, JournalError> {
+            self.inner.scan(after, limit).await
+        }
+        async fn changes(
+            &self,
+            partner: &PartnerId,
+            provider: Option<&ProviderId>,
+            after: i64,
+            limit: usize,
+        ) -> Result<Vec<Change>, JournalError> {
+            self.inner.changes(partner, provider, after, limit).await
+        }
+        fn subscribe(&self) -> broadcast::Receiver<Change> {
+            self.inner.subscribe()
+        }
+        async fn insert_key(&self, key: ApiKeyRecord) -> Result<(), JournalError> {
+            self.inner.insert_key(key).await
+        }
+        async fn find_key(&self, id: &str) -> Result<Option<ApiKeyRecord>, JournalError> {
+            self.inner.find_key(id).await
+        }
+        async fn list_keys(
+            &self,
+            partner: Option<&PartnerId>,
+        ) -> Result<Vec<ApiKeyRecord>, JournalError> {
+            self.inner.list_keys(partner).await
+        }
+        async fn revoke_key(&self, id: &str, now_us: i64) -> Result<bool, JournalError> {
+            self.inner.revoke_key(id, now_us).await
+        }
+        fn stats(&self) -> JournalStats {
+            self.inner.stats()
+        }
+    }
+
+    #[tokio::test]
+    async fn a_failed_recovery_pass_is_retried_until_the_providers_open() {
+        let flaky = Arc::new(FlakyQueue {
+            inner: SqliteJournal::in_memory().unwrap(),
+            failures: AtomicU32::new(3),
+            claims: AtomicU32::new(0),
+        });
+        let journal: Arc<dyn Journal> = flaky.clone();
+        queued(journal.as_ref(), "k-1", "slow").await;
+        let engine = engine(journal.clone(), 0.5);
+        let slow = ProviderId::parse("slow").unwrap();
+        // As the server does before serving.
+        engine.set_recovering(std::slice::from_ref(&slow), true);
+        let stop = CancellationToken::new();
+        let resolver = tokio::spawn(engine.clone().run_resolver(stop.clone()));
+        // The retries wait 50, 100 and 200 ms (half the ceiling each).
+        let mut open = false;
+        for _ in 0..500 {
+            if !engine.is_recovering(&slow) {
+                open = true;
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        assert!(open, "the provider stayed blocked");
+        assert!(
+            flaky.claims.load(Ordering::SeqCst) >= 4,
+            "opened only after a pass that read the queue"
+        );
+        // That pass tried the item (an attempt, since the provider is gone).
+        let item = &journal.list_work(None).await.unwrap()[0];
+        assert!(item.attempts >= 1, "{item:?}");
+        stop.cancel();
+        resolver.await.unwrap();
+    }
 }

@@ -190,7 +190,7 @@ impl Hub {
         let parked = self
             .engine
             .journal()
-            .park_in_flight(SystemClock.now_us())
+            .park_in_flight(self.clock.now_us())
             .await?;
         if parked > 0 {
             tracing::warn!(parked, "interrupted transactions are now PENDING");
