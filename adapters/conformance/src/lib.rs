@@ -6,19 +6,21 @@
 //!
 //! A [`Subject`] pairs an adapter with a [`SandboxProbe`], the kit's view of
 //! the provider (seed accounts, read balances, count requests, inject
-//! faults), and with a second adapter of the same dialect aimed at a closed
-//! port. [`run`] plays every scenario against it and returns a [`Report`]
-//! counting what ran; no scenario is skipped. Scenarios whose expectation
-//! depends on a provider habit (duplicates, rollback of an unknown
-//! transaction, status queries) read it from the adapter's
-//! [`Descriptor`](adapter_api::Descriptor), so they also check that the
-//! descriptor tells the truth.
+//! faults, say how much of a currency its books can hold), and with a second
+//! adapter of the same dialect aimed at a closed port. [`run`] plays every
+//! scenario against it and returns a [`Report`] counting what ran; no
+//! scenario is skipped. Scenarios whose expectation depends on a provider
+//! habit (duplicates, rollback of an unknown transaction, status queries)
+//! read it from the adapter's [`Descriptor`](adapter_api::Descriptor), so
+//! they also check that the descriptor tells the truth.
 
 use std::fmt;
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Duration;
+
+mod conversion;
 
 use adapter_api::{
     AccountId, Adapter, AdapterError, BalanceRequest, Currency, DeclineReason, Direction,
@@ -61,6 +63,17 @@ pub trait SandboxProbe: Send + Sync {
     fn inject(&self, fault: Fault);
     /// Removes every fault.
     fn clear_faults(&self);
+    /// The largest amount of `currency`, in minor units, that the
+    /// provider's wire and books can carry, or `None` when it cannot hold
+    /// the currency at all. A provider counting in minor units carries all
+    /// of `i64` (the default); one counting in finer units carries less
+    /// (in 1e-5 of the unit, EUR goes up to `i64::MAX / 1000` cents). The
+    /// conversion scenarios expect every positive amount up to it to settle
+    /// exactly, and every other amount to be refused before it is sent.
+    fn max_amount(&self, currency: Currency) -> Option<i64> {
+        let _ = currency;
+        Some(i64::MAX)
+    }
 }
 
 /// What the kit tests: an adapter, its sandbox, and an adapter of the same
@@ -199,6 +212,18 @@ pub const SCENARIOS: &[(&str, ScenarioFn)] = &[
     (
         "rollback of a debit whose reply was lost returns the money",
         |c| Box::pin(rollback_after_lost_reply(c)),
+    ),
+    (
+        "conversion: generated amounts in exponents 0, 2, 3, 4 settle exactly",
+        |c| Box::pin(conversion::generated_amounts_settle_exactly(c)),
+    ),
+    (
+        "conversion: amounts at the provider's and i64's limits settle exactly",
+        |c| Box::pin(conversion::limits_settle_exactly(c)),
+    ),
+    (
+        "conversion: amounts the dialect cannot express are refused, nothing moves",
+        |c| Box::pin(conversion::inexpressible_amounts_are_refused(c)),
     ),
 ];
 
@@ -426,12 +451,13 @@ async fn duplicate_with_other_amount(c: &Ctx<'_>) -> Check {
         .transfer(Direction::Debit, &id, &acc, Money::new(eur, 999))
         .await;
     match c.adapter().descriptor().duplicates {
-        // The provider answers with the original: whatever the adapter makes
-        // of it, money moved once, with the original amount.
+        // The provider answers with the original reply, so the adapter
+        // reports the original settlement (with the original's balance):
+        // money moved once, with the original amount. The hub, not the
+        // provider, refuses a key reused with another amount.
         DuplicateHabit::ReplaysOriginal => {
-            if let Outcome::Settled(s) = &o {
-                balance_after_is(s.balance_after, Money::new(eur, 9_700))?;
-            }
+            let after = settled(&o, "duplicate replayed by the provider")?;
+            balance_after_is(after, Money::new(eur, 9_700))?;
         }
         DuplicateHabit::ReplaysSameRefusesDifferent => {
             declined(&o, DeclineReason::DuplicateTransaction, "duplicate")?

@@ -2,18 +2,24 @@
 //! sandbox provider, and fails unless every scenario passes for each.
 
 use std::collections::HashMap;
+use std::future::Future;
 use std::path::PathBuf;
+use std::pin::Pin;
 use std::sync::{Arc, Mutex};
 
-use adapter_api::{Adapter, AdapterFactory, Currency, Money};
+use adapter_api::{
+    Adapter, AdapterError, AdapterFactory, BalanceRequest, Currency, Descriptor, Money,
+    MoneyRequest, Outcome, RollbackRequest, StatusRequest, TxStatus,
+};
 use adapter_conformance::{Fault, Report, SandboxProbe, Subject, run};
 use sandbox_kit::{AccountSeed, Dialect, FaultKind};
 
 /// The kit's view of a sandbox built on `sandbox-kit`.
 struct KitProbe<D: Dialect> {
     sandbox: sandbox_kit::Sandbox<D>,
-    /// Provider units per minor unit of a currency.
-    scale: fn(Currency) -> i64,
+    /// Provider units per minor unit of a currency; `None` when the
+    /// provider's units are coarser than the currency's minor unit.
+    scale: fn(Currency) -> Option<i64>,
     /// The dialect's debit path (faults are injected there).
     debit_path: &'static str,
     currencies: Mutex<HashMap<String, Currency>>,
@@ -22,7 +28,7 @@ struct KitProbe<D: Dialect> {
 impl<D: Dialect> KitProbe<D> {
     fn new(
         sandbox: sandbox_kit::Sandbox<D>,
-        scale: fn(Currency) -> i64,
+        scale: fn(Currency) -> Option<i64>,
         debit_path: &'static str,
     ) -> Self {
         Self {
@@ -43,7 +49,7 @@ impl<D: Dialect> SandboxProbe for KitProbe<D> {
         self.sandbox.seed_account(&AccountSeed {
             account: account.to_owned(),
             currency: balance.currency.code().to_owned(),
-            balance: balance.minor_units * (self.scale)(balance.currency),
+            balance: self.units(balance),
             blocked: false,
             limit: None,
         });
@@ -54,16 +60,14 @@ impl<D: Dialect> SandboxProbe for KitProbe<D> {
     }
 
     fn limit(&self, account: &str, per_transaction: Money) {
-        self.sandbox.set_limit(
-            account,
-            Some(per_transaction.minor_units * (self.scale)(per_transaction.currency)),
-        );
+        self.sandbox
+            .set_limit(account, Some(self.units(per_transaction)));
     }
 
     fn balance(&self, account: &str) -> Option<Money> {
         let currency = *self.currencies.lock().unwrap().get(account)?;
         let units = self.sandbox.balance(account)?;
-        let scale = (self.scale)(currency);
+        let scale = (self.scale)(currency)?;
         (units % scale == 0).then(|| Money::new(currency, units / scale))
     }
 
@@ -89,14 +93,29 @@ impl<D: Dialect> SandboxProbe for KitProbe<D> {
     fn clear_faults(&self) {
         self.sandbox.clear_faults();
     }
+
+    fn max_amount(&self, currency: Currency) -> Option<i64> {
+        Some(i64::MAX / (self.scale)(currency)?)
+    }
 }
 
-fn minor_units(_: Currency) -> i64 {
-    1
+impl<D: Dialect> KitProbe<D> {
+    /// `money` in the provider's units. The kit seeds only amounts that
+    /// `max_amount` allows, so anything else is a bug in the kit.
+    fn units(&self, money: Money) -> i64 {
+        (self.scale)(money.currency)
+            .and_then(|scale| money.minor_units.checked_mul(scale))
+            .unwrap_or_else(|| panic!("{money} does not fit the provider's units"))
+    }
 }
 
-fn hundred_thousandths(c: Currency) -> i64 {
-    10i64.pow(5 - u32::from(c.exponent()))
+fn minor_units(_: Currency) -> Option<i64> {
+    Some(1)
+}
+
+fn hundred_thousandths(c: Currency) -> Option<i64> {
+    5u32.checked_sub(u32::from(c.exponent()))
+        .map(|places| 10i64.pow(places))
 }
 
 /// An address nobody listens on.
@@ -118,6 +137,11 @@ fn keys() -> PathBuf {
 }
 
 async fn json_hmac() -> Subject {
+    json_hmac_with(|adapter| adapter).await
+}
+
+/// The json-hmac subject, its adapter wrapped by `wrap`.
+async fn json_hmac_with(wrap: impl Fn(Arc<dyn Adapter>) -> Arc<dyn Adapter>) -> Subject {
     let sandbox = sandbox_json_hmac::Sandbox::start_local(sandbox_json_hmac::SandboxConfig {
         secret: "conformance-secret".into(),
         operator: "hub".into(),
@@ -128,7 +152,10 @@ async fn json_hmac() -> Subject {
     let settings = |url: String| serde_json::json!({"base_url": url, "secret": "conformance-secret", "operator": "hub"});
     Subject {
         name: "json-hmac".into(),
-        adapter: build(&adapter_json_hmac::Factory, settings(sandbox.base_url())),
+        adapter: wrap(build(
+            &adapter_json_hmac::Factory,
+            settings(sandbox.base_url()),
+        )),
         unreachable: build(&adapter_json_hmac::Factory, settings(closed_port().await)),
         sandbox: Box::new(KitProbe::new(sandbox, minor_units, "/v1/debit")),
     }
@@ -199,4 +226,132 @@ async fn json_rsa_conforms() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn form_md5_conforms() {
     check(&run(&form_md5().await).await);
+}
+
+/// A bug planted in a working adapter, to show that the kit notices it.
+#[derive(Clone, Copy, Debug)]
+enum Bug {
+    /// Amounts and balances pass through `f64`, as a careless conversion
+    /// does: exact up to 2^53 minor units, rounded above.
+    FloatAmounts,
+    /// A transaction id repeated with another amount comes back Unknown
+    /// instead of the provider's replay.
+    DuplicateUnknown,
+}
+
+/// An adapter with a [`Bug`]; everything else goes to the real one.
+struct Mutant {
+    inner: Arc<dyn Adapter>,
+    bug: Bug,
+    /// Amount last sent per transaction id.
+    sent: Mutex<HashMap<String, i64>>,
+}
+
+type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
+
+fn through_float(minor_units: i64) -> i64 {
+    minor_units as f64 as i64
+}
+
+// `Adapter` is an `async_trait` trait; these are the signatures it expands to.
+impl Adapter for Mutant {
+    fn descriptor(&self) -> Descriptor {
+        self.inner.descriptor()
+    }
+
+    fn transfer<'s, 'r, 'f>(&'s self, req: &'r MoneyRequest) -> BoxFuture<'f, Outcome>
+    where
+        's: 'f,
+        'r: 'f,
+        Self: 'f,
+    {
+        Box::pin(async move {
+            let mut req = req.clone();
+            match self.bug {
+                Bug::FloatAmounts => req.amount.minor_units = through_float(req.amount.minor_units),
+                Bug::DuplicateUnknown => {
+                    let earlier = self
+                        .sent
+                        .lock()
+                        .unwrap()
+                        .insert(req.tx_id.as_str().to_owned(), req.amount.minor_units);
+                    if earlier.is_some_and(|a| a != req.amount.minor_units) {
+                        return Outcome::Unknown(AdapterError::Malformed("planted".into()));
+                    }
+                }
+            }
+            self.inner.transfer(&req).await
+        })
+    }
+
+    fn rollback<'s, 'r, 'f>(&'s self, req: &'r RollbackRequest) -> BoxFuture<'f, Outcome>
+    where
+        's: 'f,
+        'r: 'f,
+        Self: 'f,
+    {
+        self.inner.rollback(req)
+    }
+
+    fn balance<'s, 'r, 'f>(
+        &'s self,
+        req: &'r BalanceRequest,
+    ) -> BoxFuture<'f, Result<Money, AdapterError>>
+    where
+        's: 'f,
+        'r: 'f,
+        Self: 'f,
+    {
+        Box::pin(async move {
+            let mut balance = self.inner.balance(req).await?;
+            if let Bug::FloatAmounts = self.bug {
+                balance.minor_units = through_float(balance.minor_units);
+            }
+            Ok(balance)
+        })
+    }
+
+    fn status<'s, 'r, 'f>(&'s self, req: &'r StatusRequest) -> BoxFuture<'f, TxStatus>
+    where
+        's: 'f,
+        'r: 'f,
+        Self: 'f,
+    {
+        self.inner.status(req)
+    }
+}
+
+/// The kit over json-hmac with `bug` planted: the scenarios that fail.
+async fn failing_with(bug: Bug) -> Vec<&'static str> {
+    let subject = json_hmac_with(|inner| {
+        Arc::new(Mutant {
+            inner,
+            bug,
+            sent: Mutex::new(HashMap::new()),
+        })
+    })
+    .await;
+    let report = run(&subject).await;
+    println!("{bug:?}: {report}");
+    assert_eq!(report.ran, adapter_conformance::SCENARIOS.len());
+    report.failures.iter().map(|f| f.scenario).collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_kit_fails_an_adapter_that_converts_through_floats() {
+    assert_eq!(
+        failing_with(Bug::FloatAmounts).await,
+        [
+            "conversion: generated amounts in exponents 0, 2, 3, 4 settle exactly",
+            "conversion: amounts at the provider's and i64's limits settle exactly",
+        ]
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_kit_fails_an_adapter_that_makes_a_replay_unknown() {
+    assert_eq!(
+        failing_with(Bug::DuplicateUnknown).await,
+        ["same id with another amount follows the duplicate habit"]
+    );
 }
