@@ -8,6 +8,7 @@ mod process;
 use std::time::Duration;
 
 use common::*;
+use hub::engine::Clock;
 use hub::journal::Journal;
 use hub_proto::settlement::v1 as pb;
 use process::{HubProcess, free_port};
@@ -84,6 +85,308 @@ async fn a_lost_debit_reply_is_resolved_by_status_query() {
         "the debit was sent once"
     );
     assert!(hub.journal.list_work(None).await.unwrap().is_empty());
+    let report = audit_hmac(hub.journal.as_ref(), &sb).await;
+    assert!(report.is_clean(), "{report}");
+    assert_eq!(report.checked, 1);
+    hub.stop().await;
+}
+
+fn rsa_keys() -> std::path::PathBuf {
+    std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../adapters/samples/json-rsa/keys")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_lost_json_rsa_bet_reply_is_resolved_by_lookup_and_audits_clean() {
+    let rsa = sandbox_json_rsa::Sandbox::start_local(
+        sandbox_json_rsa::SandboxConfig::default().setup().unwrap(),
+    )
+    .await
+    .unwrap();
+    // json-rsa keeps 1e-5 of a unit: EUR 1,000.00.
+    rsa.seed("acc-1", "EUR", 100_000 * 1_000);
+    rsa.set_fault(
+        sandbox_json_rsa::Fault::new(sandbox_json_rsa::FaultKind::DropAfterCommit)
+            .on_path("/api/transaction/bet")
+            .times(1),
+    );
+    // The first lookups fail too, so the partner sees PENDING.
+    rsa.set_fault(
+        sandbox_json_rsa::Fault::new(sandbox_json_rsa::FaultKind::ErrorRate(1.0))
+            .on_path("/api/transaction/lookup")
+            .times(3),
+    );
+    let entry = format!(
+        "[providers.rsa]\ndialect = \"json-rsa\"\nbase_url = \"{}\"\nprivate_key_file = \"{}\"\nprovider_public_key_file = \"{}\"\n[providers.rsa.health]\ninterval = \"1h\"\n",
+        rsa.base_url(),
+        rsa_keys().join("operator_private.pem").display(),
+        rsa_keys().join("provider_public.pem").display(),
+    );
+    let (_dir, path) = journal_path();
+    let hub = TestHub::start_with(config_with(&path, &(entry + FAST_RESOLVER), &["rsa"])).await;
+    let mut c = hub.client("p1").await;
+    let tx = debited(
+        &mut c,
+        pb::DebitRequest {
+            provider: "rsa".into(),
+            ..debit("lost-bet", "acc-1", 700)
+        },
+    )
+    .await;
+    assert_eq!(state(&tx), pb::TransactionState::Pending);
+    let done = wait_final(&mut c, "lost-bet").await;
+    assert_eq!(state(&done), pb::TransactionState::Settled);
+    assert_eq!(rsa.balance("acc-1"), Some((100_000 - 700) * 1_000));
+    assert_eq!(
+        rsa.requests_for(&tx.transaction_id),
+        1,
+        "the bet was sent once"
+    );
+    assert!(hub.journal.list_work(None).await.unwrap().is_empty());
+
+    let txs = hub::audit::read_journal(hub.journal.as_ref())
+        .await
+        .unwrap();
+    let ledgers = std::collections::BTreeMap::from([(
+        hub::domain::ProviderId::parse("rsa").unwrap(),
+        hub::audit::from_json_rsa(&rsa.ledger()),
+    )]);
+    let report = hub::audit::audit(&txs, &ledgers);
+    assert!(report.is_clean(), "{report}");
+    assert_eq!(report.checked, 1);
+    hub.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_change_feed_shows_a_lost_debit_pending_then_final_with_no_gap() {
+    let sb = sandbox().await;
+    sb.set_fault(
+        Fault::new(FaultKind::DropAfterCommit)
+            .on_path("/v1/debit")
+            .times(1),
+    );
+    sb.set_fault(
+        Fault::new(FaultKind::ErrorRate(1.0))
+            .on_path("/v1/status")
+            .times(3),
+    );
+    let (_dir, path) = journal_path();
+    let hub = TestHub::start_with(config_with(
+        &path,
+        &(hmac_provider(
+            PROVIDER,
+            sb.addr(),
+            "[providers.sb.health]\ninterval = \"1h\"",
+        ) + FAST_RESOLVER),
+        &[PROVIDER],
+    ))
+    .await;
+    let mut c = hub.client("p1").await;
+    // Opened before the debit: it sees every change live.
+    let mut feed = c
+        .watch_transactions(pb::WatchTransactionsRequest::default())
+        .await
+        .unwrap()
+        .into_inner();
+    let tx = debited(&mut c, debit("watched", "acc-1", 400)).await;
+    assert_eq!(state(&tx), pb::TransactionState::Pending);
+
+    let mut seen = Vec::new();
+    loop {
+        let m = tokio::time::timeout(Duration::from_secs(10), feed.message())
+            .await
+            .expect("the final state reaches the feed")
+            .unwrap()
+            .expect("the feed stays open");
+        let t = m.transaction.unwrap();
+        assert_eq!(t.transaction_id, tx.transaction_id);
+        let final_state = state(&t) != pb::TransactionState::Pending;
+        seen.push((m.cursor, state(&t)));
+        if final_state {
+            break;
+        }
+    }
+    let states: Vec<_> = seen.iter().map(|(_, s)| *s).collect();
+    let (last, before) = states.split_last().unwrap();
+    assert_eq!(*last, pb::TransactionState::Settled, "{states:?}");
+    assert!(
+        !before.is_empty() && before.iter().all(|s| *s == pb::TransactionState::Pending),
+        "PENDING first: {states:?}"
+    );
+    // No gap: the feed carried every change the journal made to it, in
+    // order (SENT and PENDING both read PENDING), and the final one last.
+    let p1 = hub::domain::PartnerId::parse("p1").unwrap();
+    let journaled = hub.journal.changes(&p1, None, 0, 100).await.unwrap();
+    let cursors: Vec<_> = seen.iter().map(|(c, _)| c.clone()).collect();
+    let expected: Vec<_> = journaled
+        .iter()
+        .map(|ch| hub::service::encode_position(ch.seq))
+        .collect();
+    assert_eq!(cursors, expected);
+    assert_eq!(journaled.len(), 3, "SENT, PENDING, SETTLED");
+    let report = audit_hmac(hub.journal.as_ref(), &sb).await;
+    assert!(report.is_clean(), "{report}");
+    hub.stop().await;
+}
+
+/// Why a call was refused: its status code and ErrorInfo reason.
+fn refusal<T: std::fmt::Debug>(r: Result<T, tonic::Status>) -> (tonic::Code, Option<String>) {
+    let status = r.expect_err("refused");
+    (status.code(), reason(&status))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_provider_with_work_left_at_start_takes_no_money_call_until_it_is_resumed() {
+    let slow = sandbox().await;
+    let other = sandbox().await;
+    // The resumed transaction's status query is held at the provider until
+    // the test lets it go: the recovery window stays open meanwhile.
+    slow.set_fault(Fault::new(FaultKind::Hang).on_path("/v1/status"));
+    let (_dir, path) = journal_path();
+    // A debit a previous hub sent and never heard back about.
+    let planted = {
+        let journal = hub::journal::SqliteJournal::open(&path).unwrap();
+        let intent = hub::journal::Intent {
+            partner: hub::domain::PartnerId::parse("p1").unwrap(),
+            key: hub::domain::IdempotencyKey::parse("planted").unwrap(),
+            kind: hub::domain::TxKind::Debit,
+            provider: hub::domain::ProviderId::parse(PROVIDER).unwrap(),
+            account: hub::domain::Account::parse("acc-1").unwrap(),
+            amount: adapter_api::Money::new(adapter_api::Currency::from_code("EUR").unwrap(), 500),
+            reference: None,
+            fingerprint: hub::domain::Fingerprint::of(&[b"planted"]),
+            now_us: hub::engine::SystemClock.now_us(),
+            daily_limit: None,
+        };
+        let hub::journal::Begin::Started(tx) = journal.begin(intent).await.unwrap() else {
+            panic!("planted debit not started");
+        };
+        assert_eq!(tx.state, hub::domain::TxState::Sent);
+        tx
+    };
+    // Its own timeout, long enough that only the test ends the window.
+    let slow_entry = format!(
+        "[providers.sb]\ndialect = \"json-hmac\"\nbase_url = \"http://{}\"\nsecret = \"{SECRET}\"\noperator = \"hub\"\ntimeout = \"60s\"\n[providers.sb.health]\ninterval = \"1h\"\n",
+        slow.addr()
+    );
+    let providers = slow_entry
+        + &hmac_provider(
+            "other",
+            other.addr(),
+            "[providers.other.health]\ninterval = \"1h\"",
+        )
+        + FAST_RESOLVER;
+    let hub = TestHub::start_with(config_with(&path, &providers, &[PROVIDER, "other"])).await;
+    let mut c = hub.client("p1").await;
+    let recovering = (
+        tonic::Code::Unavailable,
+        Some("PROVIDER_RECOVERING".to_owned()),
+    );
+
+    // While the planted debit is being resumed: no debit, no rollback (of
+    // it, or a tombstone under that provider) for its provider ...
+    assert_eq!(
+        refusal(c.debit(debit("blocked", "acc-1", 100)).await),
+        recovering
+    );
+    let rollback_of = |key: &str, target: pb::rollback_request::Target| pb::RollbackRequest {
+        idempotency_key: key.into(),
+        target: Some(target),
+        provider: PROVIDER.into(),
+    };
+    let by_debit_key = pb::rollback_request::Target::OriginalIdempotencyKey("planted".into());
+    let by_debit_id = pb::rollback_request::Target::TransactionId(planted.id.to_string());
+    let unseen_key = pb::rollback_request::Target::OriginalIdempotencyKey("never-seen".into());
+    for (key, target) in [
+        ("rb-key", by_debit_key.clone()),
+        ("rb-id", by_debit_id),
+        ("rb-tomb", unseen_key),
+    ] {
+        assert_eq!(
+            refusal(c.rollback(rollback_of(key, target)).await),
+            recovering,
+            "{key}"
+        );
+    }
+    // ... while another provider is served.
+    let served = debited(
+        &mut c,
+        pb::DebitRequest {
+            provider: "other".into(),
+            ..debit("elsewhere", "acc-1", 100)
+        },
+    )
+    .await;
+    assert_eq!(state(&served), pb::TransactionState::Settled);
+    let rolled = c
+        .rollback(rollback_of(
+            "rb-elsewhere",
+            pb::rollback_request::Target::TransactionId(served.transaction_id.clone()),
+        ))
+        .await
+        .unwrap()
+        .into_inner()
+        .transaction
+        .unwrap();
+    assert_eq!(state(&rolled), pb::TransactionState::RolledBack);
+    // The refused calls journaled nothing and reached no provider.
+    for key in ["blocked", "rb-key", "rb-id", "rb-tomb", "never-seen"] {
+        let found = c.get_transaction(by_key(key)).await;
+        assert_eq!(found.unwrap_err().code(), tonic::Code::NotFound, "{key}");
+    }
+    assert_eq!(slow.money_requests(), 0);
+    assert!(!hub.journal.list_work(Some(false)).await.unwrap().is_empty());
+
+    // The status query goes through: the planted debit has been resumed,
+    // and its provider takes money calls again.
+    slow.clear_faults();
+    let mut after = None;
+    for _ in 0..400 {
+        match c.debit(debit("after", "acc-1", 100)).await {
+            Ok(r) => {
+                after = r.into_inner().transaction;
+                break;
+            }
+            Err(s) if reason(&s).as_deref() == Some("PROVIDER_RECOVERING") => {
+                tokio::time::sleep(Duration::from_millis(25)).await;
+            }
+            Err(s) => panic!("{s:?}"),
+        }
+    }
+    let after = after.expect("served once recovered");
+    assert_eq!(state(&after), pb::TransactionState::Settled);
+    let rolled = c
+        .rollback(rollback_of(
+            "rb-after",
+            pb::rollback_request::Target::OriginalIdempotencyKey("after".into()),
+        ))
+        .await
+        .unwrap()
+        .into_inner()
+        .transaction
+        .unwrap();
+    assert_eq!(state(&rolled), pb::TransactionState::RolledBack);
+
+    // The planted debit ends too (never applied: compensated), and both
+    // providers' books agree with the journal.
+    let done = wait_final(&mut c, "planted").await;
+    assert_eq!(state(&done), pb::TransactionState::RolledBack);
+    assert_eq!(slow.balance("acc-1"), Some(100_000));
+    assert_eq!(other.balance("acc-1"), Some(100_000));
+    let txs = hub::audit::read_journal(hub.journal.as_ref())
+        .await
+        .unwrap();
+    let ledgers = std::collections::BTreeMap::from([
+        (
+            hub::domain::ProviderId::parse(PROVIDER).unwrap(),
+            hub::audit::from_json_hmac(&slow.ledger()),
+        ),
+        (
+            hub::domain::ProviderId::parse("other").unwrap(),
+            hub::audit::from_json_hmac(&other.ledger()),
+        ),
+    ]);
+    let report = hub::audit::audit(&txs, &ledgers);
+    assert!(report.is_clean(), "{report}");
     hub.stop().await;
 }
 
@@ -315,6 +618,23 @@ async fn a_hub_killed_mid_flight_resumes_and_every_transaction_ends_once() {
     }
     sb.clear_faults();
 
+    // What the killed hub left: transactions whose outcome it never heard.
+    let interrupted: Vec<_> = {
+        let journal = hub::journal::SqliteJournal::open(&journal_file).unwrap();
+        journal
+            .scan(0, 1_000)
+            .await
+            .unwrap()
+            .into_iter()
+            .filter(|t| t.state.is_open())
+            .map(|t| t.id)
+            .collect()
+    };
+    assert!(
+        !interrupted.is_empty(),
+        "the kill left SENT or PENDING transactions"
+    );
+
     // Restart on the same journal and let the resolver drain.
     let second = HubProcess::start(&config_file, port).await;
     let journal = hub::journal::SqliteJournal::open(&journal_file).unwrap();
@@ -329,6 +649,11 @@ async fn a_hub_killed_mid_flight_resumes_and_every_transaction_ends_once() {
     }
     assert_eq!(open, 0, "every transaction ended");
     drop(second);
+    // The restart ended each one the kill had left open.
+    for id in &interrupted {
+        let tx = journal.get_any(id).await.unwrap().unwrap();
+        assert!(!tx.state.is_open(), "{id}: {:?}", tx.state);
+    }
 
     // Recovery resumed interrupted transactions: the change feed shows them
     // going SENT -> PENDING (parked at start) before their final state.
