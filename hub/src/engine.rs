@@ -742,7 +742,8 @@ impl Engine {
         Ok(Answer { tx, replay: false })
     }
 
-    /// Asks a provider for an account's balance.
+    /// Asks a provider for an account's balance, answering by `answer_by`
+    /// (DEADLINE_EXCEEDED if the provider has not answered by then).
     pub async fn balance(
         &self,
         provider_id: &ProviderId,
@@ -755,14 +756,20 @@ impl Engine {
             account: AccountId::new(account.as_str()),
             currency,
         };
-        let reply = provider
-            .service
-            .clone()
-            .oneshot(ProviderCall {
+        // Every attempt is cut at `answer_by` already (a read moved nothing:
+        // DEADLINE_EXCEEDED); this bounds the whole stack too, so the answer
+        // is never tonic's CANCELLED.
+        let Ok(reply) = tokio::time::timeout_at(
+            answer_by,
+            provider.service.clone().oneshot(ProviderCall {
                 op: Operation::Balance(req),
                 answer_by,
-            })
-            .await;
+            }),
+        )
+        .await
+        else {
+            return Err(HubError::DeadlineExceeded);
+        };
         match reply {
             Ok(Reply::Balance(Ok(m))) => Ok(m),
             Ok(Reply::Balance(Err(adapter_api::AdapterError::Declined(reason)))) => {

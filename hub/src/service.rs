@@ -57,19 +57,26 @@ impl Settlement {
         }
     }
 
-    /// When to answer a call received now: the partner's `grpc-timeout` (or
-    /// the default) less the margin.
+    /// When to answer the call `req`: the partner's `grpc-timeout` (or the
+    /// default) less the margin, counted from when the call reached the hub
+    /// (the telemetry layer's stamp), so time spent in the layers before the
+    /// handler is not given twice.
     fn answer_by<T>(&self, req: &Request<T>) -> Instant {
-        let deadline = req
+        let timeout = req
             .metadata()
             .get("grpc-timeout")
             .and_then(|v| v.to_str().ok())
-            .and_then(parse_grpc_timeout)
-            .map_or(self.timing.default_deadline, |d| {
-                d.min(self.timing.default_deadline)
-            });
-        Instant::now() + deadline.saturating_sub(self.timing.answer_margin)
+            .and_then(parse_grpc_timeout);
+        let arrived = crate::telemetry::arrival(req).unwrap_or_else(Instant::now);
+        answer_by(arrived, timeout, self.timing)
     }
+}
+
+/// When to answer a call that reached the hub at `arrived` with the
+/// partner's `timeout` (if it sent one).
+fn answer_by(arrived: Instant, timeout: Option<Duration>, timing: Timing) -> Instant {
+    let deadline = timeout.map_or(timing.default_deadline, |d| d.min(timing.default_deadline));
+    arrived + deadline.saturating_sub(timing.answer_margin)
 }
 
 /// Parses a `grpc-timeout` header value (`100m`, `5S`, ...).
@@ -722,6 +729,25 @@ mod tests {
         assert_eq!(parse_grpc_timeout("m"), None);
         assert_eq!(parse_grpc_timeout("10x"), None);
         assert_eq!(parse_grpc_timeout("123456789S"), None);
+    }
+
+    #[test]
+    fn the_answer_time_counts_from_arrival_less_the_margin() {
+        let timing = Timing {
+            default_deadline: Duration::from_secs(10),
+            answer_margin: Duration::from_millis(50),
+        };
+        let arrived = Instant::now();
+        let ms = Duration::from_millis;
+        assert_eq!(answer_by(arrived, Some(ms(500)), timing), arrived + ms(450));
+        // No deadline, or a longer one than the hub allows: the default.
+        assert_eq!(answer_by(arrived, None, timing), arrived + ms(9_950));
+        assert_eq!(
+            answer_by(arrived, Some(Duration::from_secs(60)), timing),
+            arrived + ms(9_950)
+        );
+        // Shorter than the margin: already due when it arrived.
+        assert_eq!(answer_by(arrived, Some(ms(20)), timing), arrived);
     }
 
     #[test]

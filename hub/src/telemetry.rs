@@ -7,6 +7,10 @@
 //! the `rpc` span, so every log line of the call carries it, the detached
 //! money path included (its task runs inside the span).
 //!
+//! The instant the call reached the hub is stamped here too ([`Arrival`]),
+//! so the partner's deadline is counted from then, not from when the
+//! handler starts after the auth layers.
+//!
 //! Labels are learned as the call goes: the auth layer names the partner,
 //! the service the provider (once validated, so label values stay a bounded
 //! set), through the [`CallContext`] in the request's extensions.
@@ -76,6 +80,17 @@ impl CallContext {
         let l = self.labels.lock().unwrap_or_else(PoisonError::into_inner);
         (l.partner.clone(), l.provider.clone())
     }
+}
+
+/// When a call reached the hub: stamped in its request's extensions by the
+/// outermost layer, so time spent in the layers after it counts against the
+/// partner's deadline.
+#[derive(Clone, Copy, Debug)]
+pub struct Arrival(pub Instant);
+
+/// When the call `req` reached the hub, if the telemetry layer is in front.
+pub fn arrival<T>(req: &tonic::Request<T>) -> Option<Instant> {
+    req.extensions().get::<Arrival>().map(|a| a.0)
 }
 
 /// Names the provider of the call `req`, if the telemetry layer is in front.
@@ -148,6 +163,8 @@ where
     }
 
     fn call(&mut self, mut req: http::Request<Body>) -> Self::Future {
+        let started = Instant::now();
+        req.extensions_mut().insert(Arrival(started));
         let clone = self.inner.clone();
         let mut inner = std::mem::replace(&mut self.inner, clone);
         let path = req.uri().path().to_owned();
@@ -168,7 +185,6 @@ where
             request_id = %ctx.request_id,
             rpc = rpc.as_deref().unwrap_or(&path),
         );
-        let started = Instant::now();
         Box::pin(
             async move {
                 let mut resp = inner.call(req).await?;
@@ -216,5 +232,35 @@ mod tests {
         assert_eq!(ok("quote\"d"), None);
         assert_eq!(ok(&"x".repeat(129)), None);
         assert!(ok(&"x".repeat(128)).is_some());
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn the_arrival_is_stamped_before_the_layers_after_this_one_run() {
+        use std::time::Duration;
+        use tower::{Layer, ServiceExt};
+
+        let seen = Arc::new(Mutex::new(None));
+        let handler = {
+            let seen = seen.clone();
+            tower::service_fn(move |req: http::Request<Body>| {
+                let seen = seen.clone();
+                async move {
+                    // Time the auth and gate layers take before the handler.
+                    tokio::time::sleep(Duration::from_millis(300)).await;
+                    let req = tonic::Request::from_http(req);
+                    *seen.lock().unwrap() = Some((arrival(&req), Instant::now()));
+                    Ok::<_, std::convert::Infallible>(http::Response::new(Body::empty()))
+                }
+            })
+        };
+        let reached = Instant::now();
+        TelemetryLayer::new(&[])
+            .layer(handler)
+            .oneshot(http::Request::new(Body::empty()))
+            .await
+            .unwrap();
+        let (arrived, handled) = seen.lock().unwrap().expect("the handler ran");
+        assert_eq!(arrived, Some(reached));
+        assert_eq!(handled - reached, Duration::from_millis(300));
     }
 }
