@@ -154,3 +154,121 @@ impl tower::retry::Policy<ProviderCall, Reply, BoxError> for RetryPolicy {
         Some(call.clone())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::AtomicU32;
+
+    use adapter_api::{
+        AccountId, AdapterError, Currency, Direction, Money, MoneyRequest, Outcome, ProviderTxId,
+        Settlement,
+    };
+    use tower::ServiceExt;
+
+    use super::super::Operation;
+    use super::*;
+
+    /// Jitter that always draws the same fraction.
+    struct Fixed(f64);
+
+    impl Jitter for Fixed {
+        fn fraction(&self) -> f64 {
+            self.0
+        }
+    }
+
+    /// Just below 1: the top of full jitter's `[0, 1)`.
+    const TOP: f64 = 1.0 - 1e-6;
+
+    fn policy(jitter: f64) -> RetryPolicy {
+        let config = RetryConfig {
+            max_attempts: 4,
+            backoff_base: Duration::from_millis(10),
+            backoff_max: Duration::from_millis(35),
+            budget_ratio: 1.0,
+            budget_min_per_second: 100,
+            budget_window: Duration::from_secs(1),
+        };
+        let budget = Arc::new(TpsBudget::new(
+            config.budget_window,
+            config.budget_min_per_second,
+            config.budget_ratio,
+        ));
+        RetryPolicy::new(config, budget, Arc::new(Fixed(jitter)))
+    }
+
+    fn close(a: Duration, b: Duration) -> bool {
+        a.abs_diff(b) < Duration::from_micros(1)
+    }
+
+    #[test]
+    fn full_jitter_spans_zero_to_the_capped_exponential() {
+        let low = policy(0.0);
+        let high = policy(TOP);
+        let ms = Duration::from_millis;
+        // base * 2^n: 10, 20, 40 -> capped at 35, and capped for good.
+        for (retry, ceiling) in [
+            (0, ms(10)),
+            (1, ms(20)),
+            (2, ms(35)),
+            (3, ms(35)),
+            (40, ms(35)),
+        ] {
+            assert_eq!(low.backoff(retry), Duration::ZERO, "retry {retry}");
+            let wait = high.backoff(retry);
+            assert!(
+                wait < ceiling && close(wait, ceiling),
+                "retry {retry}: {wait:?}"
+            );
+        }
+        // A jitter source out of its range cannot push past the cap.
+        assert_eq!(policy(7.0).backoff(3), ms(35));
+        assert_eq!(policy(-1.0).backoff(3), Duration::ZERO);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn the_waits_between_attempts_are_the_drawn_backoffs() {
+        let elapsed = |jitter| async move {
+            let calls = Arc::new(AtomicU32::new(0));
+            let provider = {
+                let calls = calls.clone();
+                tower::service_fn(move |_: ProviderCall| {
+                    // Three refusals before processing, then settled.
+                    let n = calls.fetch_add(1, Ordering::SeqCst);
+                    async move {
+                        Ok::<_, BoxError>(Reply::Moved(if n < 3 {
+                            Outcome::NotProcessed(AdapterError::Connect("refused".into()))
+                        } else {
+                            Outcome::Settled(Settlement::default())
+                        }))
+                    }
+                })
+            };
+            let svc = tower::ServiceBuilder::new()
+                .retry(policy(jitter))
+                .service(provider);
+            let call = ProviderCall {
+                op: Operation::Transfer(MoneyRequest {
+                    direction: Direction::Debit,
+                    tx_id: ProviderTxId::new("tx-1"),
+                    account: AccountId::new("acc-1"),
+                    amount: Money::new(Currency::from_code("EUR").unwrap(), 100),
+                    reference: None,
+                }),
+                answer_by: Instant::now() + Duration::from_secs(5),
+            };
+            let started = Instant::now();
+            let reply = svc.oneshot(call).await.unwrap();
+            assert!(matches!(reply, Reply::Moved(Outcome::Settled(_))));
+            assert_eq!(calls.load(Ordering::SeqCst), 4);
+            started.elapsed()
+        };
+        assert_eq!(elapsed(0.0).await, Duration::ZERO);
+        // 10 + 20 + 35 ms, each just under its ceiling.
+        let top = elapsed(TOP).await;
+        assert!(
+            top <= Duration::from_millis(65) && top >= Duration::from_millis(64),
+            "{top:?}"
+        );
+    }
+}
