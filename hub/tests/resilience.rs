@@ -7,8 +7,9 @@ mod common;
 use std::time::Duration;
 
 use common::*;
+use hub::journal::Journal;
 use hub_proto::settlement::v1 as pb;
-use sandbox_json_hmac::{Fault, FaultKind};
+use sandbox_json_hmac::{Fault, FaultKind, Sandbox};
 use tonic::Code;
 use tonic_health::pb::HealthCheckRequest;
 use tonic_health::pb::health_check_response::ServingStatus;
@@ -32,10 +33,19 @@ async fn provider_status(hub: &TestHub, provider: &str) -> i32 {
 }
 
 /// Polls the provider's health until it is `want` (or gives up after 3 s).
+/// A provider not reported yet (just after the start) is not `want`.
 async fn wait_status(hub: &TestHub, provider: &str, want: ServingStatus) {
+    let mut health = HealthClient::new(hub.channel().await);
     for _ in 0..60 {
-        if provider_status(hub, provider).await == want as i32 {
-            return;
+        let status = health
+            .check(HealthCheckRequest {
+                service: format!("provider.{provider}"),
+            })
+            .await;
+        match status {
+            Ok(s) if s.get_ref().status == want as i32 => return,
+            Ok(_) => {}
+            Err(e) => assert_eq!(e.code(), Code::NotFound, "{e:?}"),
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
@@ -45,6 +55,67 @@ async fn wait_status(hub: &TestHub, provider: &str, want: ServingStatus) {
 fn retry_delay(status: &tonic::Status) -> Option<Duration> {
     use tonic_types::StatusExt;
     status.get_details_retry_info().and_then(|r| r.retry_delay)
+}
+
+/// Requests a counting fault may see before it is used up.
+const COUNTED: u32 = 1_000_000;
+
+/// Counts the requests reaching `path` at the sandbox (balance and status
+/// queries included, which its own counters leave out): a fault that
+/// changes nothing (no latency) for the next [`COUNTED`] requests, each of
+/// which uses one up.
+fn count_requests(sb: &Sandbox, path: &str) {
+    sb.set_fault(
+        Fault::new(FaultKind::Latency(Duration::ZERO))
+            .on_path(path)
+            .times(COUNTED),
+    );
+}
+
+/// Requests that reached `path` since [`count_requests`].
+fn requests(sb: &Sandbox, path: &str) -> u64 {
+    let left = sb
+        .faults()
+        .into_iter()
+        .find(|f| f.kind == FaultKind::Latency(Duration::ZERO) && f.path.as_deref() == Some(path))
+        .and_then(|f| f.remaining)
+        .expect("requests to this path are counted");
+    u64::from(COUNTED - left)
+}
+
+/// The value of the metric sample `name{labels}` (all of its labels
+/// given, in any order) on the hub's `/metrics`.
+async fn metric(hub: &TestHub, name: &str, labels: &[(&str, &str)]) -> Option<f64> {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut s = tokio::net::TcpStream::connect(hub.metrics_addr)
+        .await
+        .unwrap();
+    s.write_all(b"GET /metrics HTTP/1.1\r\nhost: hub\r\nconnection: close\r\n\r\n")
+        .await
+        .unwrap();
+    let mut raw = String::new();
+    s.read_to_string(&mut raw).await.unwrap();
+    let mut want: Vec<String> = labels.iter().map(|(k, v)| format!("{k}=\"{v}\"")).collect();
+    want.sort();
+    raw.lines().find_map(|line| {
+        let (series, value) = line.rsplit_once(' ')?;
+        let (n, rest) = series.split_once('{')?;
+        let mut have: Vec<String> = rest
+            .strip_suffix('}')?
+            .split(',')
+            .map(str::to_owned)
+            .collect();
+        have.sort();
+        (n == name && have == want).then(|| value.parse().ok())?
+    })
+}
+
+fn balance_of(provider: &str, account: &str) -> pb::GetBalanceRequest {
+    pb::GetBalanceRequest {
+        provider: provider.into(),
+        account: account.into(),
+        currency_code: "EUR".into(),
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -243,17 +314,30 @@ async fn a_hung_provider_at_its_limit_does_not_starve_another() {
         let tx = debited_within(&mut c, to("hung", k), Duration::from_millis(300)).await;
         assert_eq!(state(&tx), pb::TransactionState::Pending);
     }
-    // A third is refused at once; it never reaches the provider.
+    // A third is refused at once, long before its deadline: had it waited
+    // for a slot or at the provider, it would have got PENDING at the
+    // deadline instead of an error. It never reaches the provider.
     let mut c = hub.client_with(Some(key.clone())).await;
-    let err = c.debit(to("hung", "h-3")).await.unwrap_err();
+    let deadline = Duration::from_secs(5);
+    let mut req = tonic::Request::new(to("hung", "h-3"));
+    req.set_timeout(deadline);
+    let asked = std::time::Instant::now();
+    let err = c.debit(req).await.unwrap_err();
+    assert!(asked.elapsed() < deadline / 2, "{:?}", asked.elapsed());
     assert_eq!(err.code(), Code::ResourceExhausted, "{err:?}");
     assert_eq!(reason(&err).as_deref(), Some("PROVIDER_OVERLOADED"));
     assert!(retry_delay(&err).is_some());
     assert_eq!(hung.money_requests(), 2);
 
-    // The other provider answers as usual meanwhile.
+    // The other provider answers as usual meanwhile, inside a short
+    // deadline: a starved call would get PENDING at it, not SETTLED.
     for i in 0..5 {
-        let tx = debited(&mut c, to("fine", &format!("f-{i}"))).await;
+        let tx = debited_within(
+            &mut c,
+            to("fine", &format!("f-{i}")),
+            Duration::from_secs(2),
+        )
+        .await;
         assert_eq!(state(&tx), pb::TransactionState::Settled);
     }
     assert_eq!(fine.balance("acc-1"), Some(100_000 - 50));
@@ -376,5 +460,196 @@ async fn traffic_fails_over_to_the_backup_and_returns_moving_money_once() {
         8,
         "each transaction reached the provider once"
     );
+    hub.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_slow_balance_query_answers_deadline_exceeded_before_the_deadline() {
+    let sb = sandbox().await;
+    sb.set_fault(Fault::new(FaultKind::Latency(Duration::from_secs(2))).on_path("/v1/balance"));
+    let (_dir, path) = journal_path();
+    let hub = TestHub::start_with(config_with(
+        &path,
+        &hmac_provider(PROVIDER, sb.addr(), QUIET_HEALTH),
+        &[PROVIDER],
+    ))
+    .await;
+    let mut c = hub.client("p1").await;
+    let mut req = tonic::Request::new(balance_of(PROVIDER, "acc-1"));
+    req.set_timeout(Duration::from_millis(500));
+    let err = c.get_balance(req).await.unwrap_err();
+    // The hub's own answer before the deadline (a read moved nothing), not
+    // tonic's CANCELLED at it.
+    assert_eq!(err.code(), Code::DeadlineExceeded, "{err:?}");
+    assert_eq!(reason(&err).as_deref(), Some("DEADLINE_EXCEEDED"));
+
+    // With time enough, the same query answers.
+    let mut req = tonic::Request::new(balance_of(PROVIDER, "acc-1"));
+    req.set_timeout(Duration::from_secs(5));
+    let balance = c.get_balance(req).await.unwrap().into_inner().balance;
+    assert_eq!(balance, eur(100_000));
+    hub.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_deadline_too_short_to_start_an_attempt_sends_and_journals_nothing() {
+    let sb = sandbox().await;
+    count_requests(&sb, "/v1/balance");
+    let (_dir, path) = journal_path();
+    let mut config = config_with(
+        &path,
+        &hmac_provider(
+            PROVIDER,
+            sb.addr(),
+            &format!("{QUIET_HEALTH}\n{QUIET_RESOLVER}"),
+        ),
+        &[PROVIDER],
+    );
+    config.server.answer_margin = Duration::from_millis(200);
+    let hub = TestHub::start_with(config).await;
+    let mut c = hub.client("p1").await;
+
+    // Deadlines shorter than the margin the hub keeps to answer in: due on
+    // arrival, so no attempt can start.
+    let mut req = tonic::Request::new(debit("short", "acc-1", 10));
+    req.set_timeout(Duration::from_millis(150));
+    let err = c.debit(req).await.unwrap_err();
+    assert_eq!(err.code(), Code::DeadlineExceeded, "{err:?}");
+    assert_eq!(reason(&err).as_deref(), Some("DEADLINE_EXCEEDED"));
+    let mut req = tonic::Request::new(balance_of(PROVIDER, "acc-1"));
+    req.set_timeout(Duration::from_millis(150));
+    let err = c.get_balance(req).await.unwrap_err();
+    assert_eq!(err.code(), Code::DeadlineExceeded, "{err:?}");
+    assert_eq!(reason(&err).as_deref(), Some("DEADLINE_EXCEEDED"));
+
+    // Nothing reached the provider, and nothing was journaled (no SENT
+    // transaction for the resolver to chase).
+    assert_eq!(sb.money_requests(), 0);
+    assert_eq!(requests(&sb, "/v1/balance"), 0);
+    let lookup = c.get_transaction(by_key("short")).await.unwrap_err();
+    assert_eq!(lookup.code(), Code::NotFound, "{lookup:?}");
+    assert!(hub.journal.list_work(None).await.unwrap().is_empty());
+
+    // So the partner may try again with the same key.
+    let tx = debited(&mut c, debit("short", "acc-1", 10)).await;
+    assert_eq!(state(&tx), pb::TransactionState::Settled);
+    assert_eq!(sb.balance("acc-1"), Some(99_990));
+    hub.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn health_probes_alone_take_a_failing_provider_out_of_service_and_back() {
+    let sb = sandbox().await;
+    let (_dir, path) = journal_path();
+    // One endpoint, no backup; probes every 100 ms.
+    let extra = "[providers.sb.health]\ninterval = \"100ms\"\ntimeout = \"200ms\"\nunhealthy_after = 2\nhealthy_after = 2";
+    let hub = TestHub::start_with(config_with(
+        &path,
+        &hmac_provider(PROVIDER, sb.addr(), extra),
+        &[PROVIDER],
+    ))
+    .await;
+    wait_status(&hub, PROVIDER, ServingStatus::Serving).await;
+
+    // The probe's route fails; no partner calls anything, so the breaker
+    // has nothing to count: only the probes can see it.
+    sb.set_fault(Fault::new(FaultKind::ErrorRate(1.0)).on_path("/v1/balance"));
+    wait_status(&hub, PROVIDER, ServingStatus::NotServing).await;
+    assert_eq!(sb.money_requests(), 0);
+
+    sb.clear_faults();
+    wait_status(&hub, PROVIDER, ServingStatus::Serving).await;
+    assert_eq!(sb.money_requests(), 0);
+    hub.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn retries_of_a_flapping_provider_stay_within_the_budget_and_money_moves_once() {
+    let sb = sandbox().await;
+    // Half the debits and half the status queries, at random but the same
+    // on every run (seeded), are answered 503 without being processed. A
+    // debit's 503 is an unknown outcome (the json-hmac spec: the body was
+    // sent), so it is never sent again; the status query the hub asks at
+    // once is a read, retried within the budget.
+    sb.set_fault(
+        Fault::new(FaultKind::ErrorRate(0.5))
+            .on_path("/v1/debit")
+            .seeded(11),
+    );
+    sb.set_fault(
+        Fault::new(FaultKind::ErrorRate(0.5))
+            .on_path("/v1/status")
+            .seeded(12),
+    );
+    count_requests(&sb, "/v1/debit");
+    count_requests(&sb, "/v1/status");
+    // Retries may add an eighth of recent calls plus one a second over a
+    // 10 s window (longer than the test): at most 10 + calls / 8.
+    let (ratio, minimum) = (0.125, 10.0);
+    let (_dir, path) = journal_path();
+    let entry = hmac_provider(
+        "flap",
+        sb.addr(),
+        "[providers.flap.breaker]\nconsecutive_failures = 100000\nmin_requests = 100000\n[providers.flap.retry]\nmax_attempts = 5\nbackoff_base = \"1ms\"\nbackoff_max = \"2ms\"\nbudget_ratio = 0.125\nbudget_min_per_second = 1\nbudget_window = \"10s\"\n[providers.flap.health]\ninterval = \"1h\"",
+    );
+    let hub = TestHub::start_with(config_with(
+        &path,
+        &format!("{entry}\n{QUIET_RESOLVER}"),
+        &["flap"],
+    ))
+    .await;
+    let mut c = hub.client("p1").await;
+    let calls = 80u64;
+    let mut outcomes = Vec::new();
+    for i in 0..calls {
+        let req = pb::DebitRequest {
+            provider: "flap".into(),
+            ..debit(&format!("flap-{i}"), "acc-1", 10)
+        };
+        let tx = debited(&mut c, req).await;
+        outcomes.push((tx.transaction_id.clone(), state(&tx)));
+    }
+    let settled = outcomes
+        .iter()
+        .filter(|(_, s)| *s == pb::TransactionState::Settled)
+        .count() as u64;
+    let pending = outcomes
+        .iter()
+        .filter(|(_, s)| *s == pb::TransactionState::Pending)
+        .count() as u64;
+    assert_eq!(settled + pending, calls, "{outcomes:?}");
+    assert!(settled > 0 && pending > 0, "flapping: {settled} settled");
+
+    // One request per transaction, under its one provider-side id; the
+    // ledger moved exactly once per settled call and never for the others.
+    let ledger = sb.ledger();
+    for (id, state) in &outcomes {
+        assert_eq!(sb.requests_for(id), 1, "{id}");
+        let moved = ledger.transaction(id).is_some();
+        assert_eq!(moved, *state == pb::TransactionState::Settled, "{id}");
+    }
+    assert_eq!(sb.money_requests(), calls);
+    assert_eq!(requests(&sb, "/v1/debit"), calls);
+    assert_eq!(sb.balance("acc-1"), Some(100_000 - 10 * settled as i64));
+
+    // Every PENDING answer followed one status query of the hub's (a
+    // settled debit needs none); what the sandbox saw beyond the calls
+    // were retries, and they stayed within the budget.
+    let first_attempts = calls + pending;
+    let total = requests(&sb, "/v1/debit") + requests(&sb, "/v1/status");
+    let retries = total - first_attempts;
+    assert!(retries > 0, "the flapping status queries were retried");
+    assert!(
+        retries as f64 <= first_attempts as f64 * ratio + minimum,
+        "{retries} retries for {first_attempts} calls"
+    );
+    // And the budget, not the attempt limit, is what held them back.
+    let refused = metric(
+        &hub,
+        "hub_provider_retry_budget_exhausted_total",
+        &[("provider", "flap")],
+    )
+    .await;
+    assert!(refused.is_some_and(|n| n > 0.0), "{refused:?}");
     hub.stop().await;
 }
