@@ -153,12 +153,23 @@ impl Partner {
 }
 
 /// A newly created key: the full key is shown once and never stored.
-#[derive(Debug)]
 pub struct NewKey {
     /// The stored record.
     pub record: ApiKeyRecord,
     /// The key to hand to the partner.
     pub key: String,
+}
+
+/// What Debug shows of a secret: whether there is one, never the value.
+const REDACTED: &str = "<redacted>";
+
+impl std::fmt::Debug for NewKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("NewKey")
+            .field("record", &self.record)
+            .field("key", &REDACTED)
+            .finish()
+    }
 }
 
 /// Creates a fresh random key for `partner`.
@@ -258,8 +269,9 @@ pub struct Authenticator {
     by_certificate: HashMap<String, PartnerId>,
 }
 
-/// What a request brings to prove who sent it.
-#[derive(Default, Debug)]
+/// What a request brings to prove who sent it. Debug shows which
+/// credentials came, never their values.
+#[derive(Default)]
 pub struct Credentials<'a> {
     /// The `x-api-key` value.
     pub api_key: Option<&'a str>,
@@ -267,6 +279,16 @@ pub struct Credentials<'a> {
     pub authorization: Option<&'a str>,
     /// Names from the client certificate of the connection.
     pub certificate_names: &'a [String],
+}
+
+impl std::fmt::Debug for Credentials<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Credentials")
+            .field("api_key", &self.api_key.map(|_| REDACTED))
+            .field("authorization", &self.authorization.map(|_| REDACTED))
+            .field("certificate_names", &self.certificate_names)
+            .finish()
+    }
 }
 
 impl Authenticator {
@@ -661,6 +683,39 @@ mod tests {
         assert_eq!(id, k.record.id);
         assert_eq!(hash_secret(secret), k.record.hash);
         assert!(!format!("{:?}", k.record).contains(secret));
+    }
+
+    #[test]
+    fn debug_output_redacts_keys_and_tokens() {
+        let p = PartnerId::parse("p1").unwrap();
+        let k = generate_key(&p, "test", 0);
+        let (_, secret) = parse_key(&k.key).unwrap();
+        let shown = format!("{k:?}");
+        assert!(!shown.contains(secret), "{shown}");
+        assert!(!shown.contains(&k.key), "{shown}");
+        assert!(
+            shown.contains(REDACTED) && shown.contains(&k.record.id),
+            "{shown}"
+        );
+
+        let token = "eyJhbGciOiJFUzI1NiJ9.eyJzdWIiOiJjbGllbnQtMSJ9.c2lnbmF0dXJlLWJ5dGVz";
+        let bearer = format!("Bearer {token}");
+        let names = vec!["spiffe://partners/p1".to_owned()];
+        let creds = Credentials {
+            api_key: Some(&k.key),
+            authorization: Some(&bearer),
+            certificate_names: &names,
+        };
+        for shown in [format!("{creds:?}"), format!("{creds:#?}")] {
+            assert!(!shown.contains(secret), "{shown}");
+            assert!(!shown.contains(token), "{shown}");
+            assert!(!shown.contains("Bearer"), "{shown}");
+            // What came is still visible, and certificate names are public.
+            assert!(shown.contains("api_key: Some("), "{shown}");
+            assert!(shown.contains("spiffe://partners/p1"), "{shown}");
+        }
+        let none = format!("{:?}", Credentials::default());
+        assert!(none.contains("api_key: None"), "{none}");
     }
 
     #[test]
