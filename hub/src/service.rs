@@ -501,7 +501,24 @@ impl SettlementService for Settlement {
             return Err(c.done().err().unwrap_or(HubError::Internal).into());
         };
         c.done()?;
-        if let Some(p) = &provider {
+        // A rollback goes to its original's provider, which a rollback by
+        // id (or by key without `provider`) does not name: the partner must
+        // be allowed that provider, within its per-provider rate limit,
+        // before anything is journaled or sent. `provider` counts only for
+        // a debit the hub has not seen (it is then tombstoned). An original
+        // journaled after this lookup came from a call of the same partner
+        // that passed the same check an instant before.
+        let original = match &target {
+            RollbackTarget::Id(id) => Lookup::Id(id.clone()),
+            RollbackTarget::Key(k, _) => Lookup::Key(k.clone()),
+        };
+        let found = self
+            .engine
+            .journal()
+            .get(&partner.id, &original)
+            .await
+            .map_err(HubError::from)?;
+        if let Some(p) = found.as_ref().map(|tx| &tx.provider).or(provider.as_ref()) {
             crate::telemetry::set_provider(&req, p);
             partner.may_use(p)?;
         }

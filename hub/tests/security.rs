@@ -289,3 +289,136 @@ async fn no_connection_outlives_its_maximum_age() {
     c.debit(debit("after-age", "acc-1", 1)).await.unwrap();
     hub.stop().await;
 }
+
+fn rollback_of(
+    key: &str,
+    target: hub_proto::settlement::v1::rollback_request::Target,
+) -> hub_proto::settlement::v1::RollbackRequest {
+    hub_proto::settlement::v1::RollbackRequest {
+        idempotency_key: key.into(),
+        target: Some(target),
+        provider: String::new(),
+    }
+}
+
+/// A rollback names no provider when it targets the original by id (or by
+/// key without `provider`); it goes to the original's, which the partner
+/// must still be allowed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_rollback_needs_the_original_provider_to_be_allowed_even_by_id() {
+    use hub_proto::settlement::v1::rollback_request::Target;
+    let sb = sandbox().await;
+    let (_dir, path) = journal_path();
+    let provider = hmac_provider(
+        PROVIDER,
+        sb.addr(),
+        "[providers.sb.health]\ninterval = \"1h\"",
+    );
+    let partners = |allowed: &str| {
+        format!(
+            "[partners.p1]\nproviders = [{allowed}]\n[partners.p2]\nproviders = [\"{PROVIDER}\"]\n"
+        )
+    };
+    let hub = TestHub::start_with(config_toml(
+        &path,
+        &provider,
+        &partners(&format!("\"{PROVIDER}\"")),
+    ))
+    .await;
+    let mut p1 = hub.client("p1").await;
+    let d = debited(&mut p1, debit("rb-orig", "acc-1", 400)).await;
+    let id = d.transaction_id.clone();
+    assert_eq!(sb.money_requests(), 1);
+
+    // The provider is taken away from p1.
+    hub.reloader
+        .apply(config_toml(&path, &provider, &partners("")))
+        .await
+        .unwrap();
+    let targets = [
+        Target::TransactionId(id.clone()),
+        Target::OriginalIdempotencyKey("rb-orig".into()),
+    ];
+    for (i, target) in targets.into_iter().enumerate() {
+        let err = p1
+            .rollback(rollback_of(&format!("rb-{i}"), target))
+            .await
+            .unwrap_err();
+        assert_eq!(err.code(), Code::PermissionDenied, "{err:?}");
+        assert_eq!(reason(&err).as_deref(), Some("PROVIDER_NOT_ALLOWED"));
+    }
+    assert_eq!(sb.money_requests(), 1, "no rollback reached the provider");
+    assert_eq!(sb.balance("acc-1"), Some(100_000 - 400));
+    let p1_id = hub::domain::PartnerId::parse("p1").unwrap();
+    let rows = hub
+        .journal
+        .list(&p1_id, &Default::default(), 0, 10)
+        .await
+        .unwrap();
+    assert_eq!(rows.len(), 1, "no rollback was journaled");
+    assert_eq!(rows[0].state, hub::domain::TxState::Settled);
+
+    // Given back, the same rollback goes through.
+    hub.reloader
+        .apply(config_toml(
+            &path,
+            &provider,
+            &partners(&format!("\"{PROVIDER}\"")),
+        ))
+        .await
+        .unwrap();
+    p1.rollback(rollback_of("rb-0", Target::TransactionId(id)))
+        .await
+        .unwrap();
+    assert_eq!(sb.money_requests(), 2);
+    assert_eq!(sb.balance("acc-1"), Some(100_000));
+    hub.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_rollback_by_id_counts_against_the_partner_and_provider_rate_limit() {
+    use hub_proto::settlement::v1::rollback_request::Target;
+    use tonic_types::StatusExt;
+    let sb = sandbox().await;
+    let (_dir, path) = journal_path();
+    let partners = format!(
+        "[partners.p1]\nproviders = [\"{PROVIDER}\"]\n[partners.p1.rate]\nper_provider_per_second = 1\nper_provider_burst = 2\n"
+    );
+    let hub = TestHub::start_with(config_toml(
+        &path,
+        &hmac_provider(
+            PROVIDER,
+            sb.addr(),
+            "[providers.sb.health]\ninterval = \"1h\"",
+        ),
+        &partners,
+    ))
+    .await;
+    let mut p1 = hub.client("p1").await;
+    let a = debited(&mut p1, debit("rl-a", "acc-1", 100)).await;
+    debited(&mut p1, debit("rl-b", "acc-1", 100)).await;
+    // The burst is spent: a rollback by id, which names no provider, is
+    // refused like a third debit would be.
+    for target in [
+        Target::TransactionId(a.transaction_id.clone()),
+        Target::OriginalIdempotencyKey("rl-a".into()),
+    ] {
+        let err = p1
+            .rollback(rollback_of("rl-undo", target))
+            .await
+            .unwrap_err();
+        assert_eq!(err.code(), Code::ResourceExhausted, "{err:?}");
+        let quota = err.get_details_quota_failure().expect("QuotaFailure");
+        assert_eq!(quota.violations[0].subject, "partner:p1/provider:sb");
+        assert!(err.get_details_retry_info().is_some());
+    }
+    assert_eq!(sb.money_requests(), 2);
+    let p1_id = hub::domain::PartnerId::parse("p1").unwrap();
+    let rows = hub
+        .journal
+        .list(&p1_id, &Default::default(), 0, 10)
+        .await
+        .unwrap();
+    assert_eq!(rows.len(), 2, "the refused rollback was not journaled");
+    hub.stop().await;
+}
