@@ -181,6 +181,12 @@ pub struct ServerConfig {
     /// How long calls in flight get after `max_connection_age`.
     #[serde(with = "humantime_serde")]
     pub max_connection_age_grace: Duration,
+    /// A connection with no call open for this long is closed (after the
+    /// last call ends, or after the preface when none came), so a client
+    /// that only answers keepalive PINGs, or never finishes sending a
+    /// call's headers, does not hold it until `max_connection_age`.
+    #[serde(default = "default_idle_timeout", with = "humantime_serde")]
+    pub idle_timeout: Duration,
     /// Most streams a client may open and reset at once before the
     /// connection is closed (the HTTP/2 rapid-reset attack).
     pub max_pending_reset_streams: usize,
@@ -191,7 +197,7 @@ impl ServerConfig {
     /// at all is checked at start-up ([`ServerConfig::transport`]), so that
     /// tools that never serve need neither.
     fn validate(&self) -> Result<(), (String, &'static str)> {
-        let checks: [(bool, &str, &'static str); 12] = [
+        let checks: [(bool, &str, &'static str); 13] = [
             (
                 !self.max_connection_age.is_zero(),
                 "max_connection_age",
@@ -245,6 +251,11 @@ impl ServerConfig {
             (
                 !self.handshake_timeout.is_zero(),
                 "handshake_timeout",
+                "must be positive",
+            ),
+            (
+                !self.idle_timeout.is_zero(),
+                "idle_timeout",
                 "must be positive",
             ),
             (
@@ -331,6 +342,10 @@ pub struct ProviderConfig {
     /// Everything else in the entry, for the adapter.
     #[serde(flatten)]
     pub settings: Settings,
+}
+
+fn default_idle_timeout() -> Duration {
+    Duration::from_secs(5 * 60)
 }
 
 /// About 4 KiB each while in flight: 16 MiB at the limit.
@@ -600,6 +615,7 @@ impl Default for Config {
                 handshake_timeout: Duration::from_secs(10),
                 max_connection_age: Duration::from_secs(30 * 60),
                 max_connection_age_grace: Duration::from_secs(60),
+                idle_timeout: default_idle_timeout(),
                 max_pending_reset_streams: 100,
             },
             journal: JournalConfig {
@@ -815,6 +831,9 @@ mod tests {
         assert_eq!(cfg.server.max_metadata_bytes, 16 * 1024);
         assert_eq!(cfg.server.max_concurrent_streams, 100);
         assert_eq!(cfg.server.handshake_timeout, Duration::from_secs(10));
+        assert_eq!(cfg.server.idle_timeout, Duration::from_secs(300));
+        let cfg = with_toml("[server]\nidle_timeout = \"750ms\"").unwrap();
+        assert_eq!(cfg.server.idle_timeout, Duration::from_millis(750));
 
         let cfg = with_toml("[server]\nplaintext = true").unwrap();
         assert!(cfg.server.transport().unwrap().is_none());
@@ -850,6 +869,7 @@ mod tests {
                 "[server]\nhandshake_timeout = \"0s\"",
                 "server.handshake_timeout",
             ),
+            ("[server]\nidle_timeout = \"0s\"", "server.idle_timeout"),
         ] {
             let err = with_toml(toml).unwrap_err();
             assert!(err.to_string().contains(field), "{toml}: {err}");

@@ -4,8 +4,9 @@
 //! the configuration explicitly asks for plaintext.
 //!
 //! Hostile clients meet the limits of `[server]` here: message and metadata
-//! size, streams and requests per connection, HTTP/2 and TCP keepalive, and
-//! a deadline on the handshake and preface of every new connection.
+//! size, streams and requests per connection, HTTP/2 and TCP keepalive, a
+//! deadline on the handshake and preface of every new connection, and an
+//! idle timeout that closes a connection with no call open.
 //!
 //! Shutdown is graceful: health turns NOT_SERVING, new money calls are
 //! refused, change feeds end, calls in flight get `server.shutdown_grace` to
@@ -32,7 +33,7 @@ use crate::resilience::{Jitter, SeededJitter};
 use crate::service::{Settlement, Timing};
 use crate::swap::Swap;
 use crate::telemetry::TelemetryLayer;
-use crate::tls::{AcceptOptions, ServerTls, TlsError};
+use crate::tls::{AcceptOptions, OpenCallsLayer, ServerTls, TlsError};
 
 /// The gRPC service name partners call.
 pub const SERVICE_NAME: &str = "settlement.v1.SettlementService";
@@ -261,6 +262,7 @@ impl Hub {
                 // `tcp_keepalive` only applies to listeners it binds itself.
                 tcp_keepalive: Some(limits.tcp_keepalive),
                 handshake_timeout: limits.handshake_timeout,
+                idle_timeout: Some(limits.idle_timeout),
             },
         );
 
@@ -277,6 +279,9 @@ impl Hub {
             .max_connection_age(limits.max_connection_age)
             .max_connection_age_grace(limits.max_connection_age_grace)
             .http2_max_pending_accept_reset_streams(Some(limits.max_pending_reset_streams))
+            // Outermost, so a call counts as open (holding off the idle
+            // timeout) from the moment it arrives until it is answered.
+            .layer(OpenCallsLayer)
             .layer(TelemetryLayer::new(&[
                 SERVICE_PATH_PREFIX,
                 ADMIN_PATH_PREFIX,

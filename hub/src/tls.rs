@@ -16,6 +16,11 @@
 //! - Each connection carries a [`ConnInfo`] that tonic puts into every
 //!   request's extensions: the remote address and, when the client presented
 //!   a verified certificate, its [`PeerIdentity`] ([`peer_identity`]).
+//! - [`OpenCallsLayer`] counts the calls open on each connection; a
+//!   connection that has had none for `server.idle_timeout` is closed
+//!   ([`AcceptOptions::idle_timeout`]), so a client that only answers
+//!   keepalive PINGs, or trickles a header block that never completes, does
+//!   not hold it for ever.
 //!
 //! One rustls crypto provider serves the whole process: `ring`, installed as
 //! the process default by [`install_crypto_provider`] (`aws-lc-rs` is never
@@ -45,6 +50,8 @@ use std::pin::Pin;
 use std::sync::{Arc, Mutex, RwLock};
 use std::task::{Context, Poll};
 use std::time::Duration;
+
+use http_body_util::BodyExt;
 
 use rustls::crypto::CryptoProvider;
 use rustls::server::WebPkiClientVerifier;
@@ -171,6 +178,78 @@ pub struct ConnInfo {
     pub tls: bool,
     /// The verified client certificate's identity, if one was presented.
     pub peer_identity: Option<PeerIdentity>,
+    /// The calls open on the connection, which its idle timeout goes by.
+    calls: Arc<OpenCalls>,
+}
+
+/// The calls open on one connection, and since when it has had none.
+#[derive(Debug)]
+pub struct OpenCalls {
+    state: Mutex<CallsState>,
+}
+
+#[derive(Debug, Clone, Copy)]
+struct CallsState {
+    open: usize,
+    idle_since: tokio::time::Instant,
+}
+
+impl Default for OpenCalls {
+    fn default() -> Self {
+        Self {
+            state: Mutex::new(CallsState {
+                open: 0,
+                idle_since: tokio::time::Instant::now(),
+            }),
+        }
+    }
+}
+
+impl OpenCalls {
+    fn with<R>(&self, f: impl FnOnce(&mut CallsState) -> R) -> R {
+        match self.state.lock() {
+            Ok(mut s) => f(&mut s),
+            Err(poisoned) => f(&mut poisoned.into_inner()),
+        }
+    }
+
+    /// Counts a call open until the guard is dropped.
+    pub fn open(self: &Arc<Self>) -> CallGuard {
+        self.with(|s| s.open += 1);
+        CallGuard(self.clone())
+    }
+
+    /// How many calls are open.
+    pub fn count(&self) -> usize {
+        self.with(|s| s.open)
+    }
+
+    /// Since when no call has been open; `None` while one is.
+    fn idle_since(&self) -> Option<tokio::time::Instant> {
+        self.with(|s| (s.open == 0).then_some(s.idle_since))
+    }
+}
+
+/// One open call of a connection ([`OpenCalls::open`]).
+#[derive(Debug)]
+pub struct CallGuard(Arc<OpenCalls>);
+
+impl Drop for CallGuard {
+    fn drop(&mut self) {
+        self.0.with(|s| {
+            s.open = s.open.saturating_sub(1);
+            if s.open == 0 {
+                s.idle_since = tokio::time::Instant::now();
+            }
+        });
+    }
+}
+
+impl ConnInfo {
+    /// The calls open on this connection.
+    pub fn calls(&self) -> &Arc<OpenCalls> {
+        &self.calls
+    }
 }
 
 /// The verified client-certificate identity of the connection `req`
@@ -179,6 +258,62 @@ pub fn peer_identity<B>(req: &http::Request<B>) -> Option<&PeerIdentity> {
     req.extensions()
         .get::<ConnInfo>()
         .and_then(|c| c.peer_identity.as_ref())
+}
+
+/// Counts every call as open on its connection ([`ConnInfo::calls`]) from
+/// the moment it reaches the service until its response has been sent
+/// whole (or the call is dropped), which is what the connection's idle
+/// timeout goes by.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct OpenCallsLayer;
+
+impl<S> tower::Layer<S> for OpenCallsLayer {
+    type Service = OpenCallsService<S>;
+
+    fn layer(&self, inner: S) -> Self::Service {
+        OpenCallsService { inner }
+    }
+}
+
+/// The service [`OpenCallsLayer`] builds.
+#[derive(Debug, Clone)]
+pub struct OpenCallsService<S> {
+    inner: S,
+}
+
+type BoxFuture<T> = Pin<Box<dyn Future<Output = T> + Send>>;
+
+impl<S> tower::Service<http::Request<tonic::body::Body>> for OpenCallsService<S>
+where
+    S: tower::Service<
+            http::Request<tonic::body::Body>,
+            Response = http::Response<tonic::body::Body>,
+        > + Send,
+    S::Future: Send + 'static,
+{
+    type Response = S::Response;
+    type Error = S::Error;
+    type Future = BoxFuture<Result<Self::Response, Self::Error>>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, req: http::Request<tonic::body::Body>) -> Self::Future {
+        let guard = req.extensions().get::<ConnInfo>().map(|c| c.calls.open());
+        let call = self.inner.call(req);
+        Box::pin(async move {
+            let response = call.await?;
+            // Open until hyper has sent the body (a stream's last message
+            // and trailers) and dropped it.
+            Ok(response.map(|body| {
+                tonic::body::Body::new(body.map_frame(move |frame| {
+                    let _open = &guard;
+                    frame
+                }))
+            }))
+        })
+    }
 }
 
 /// The contents of the files, as last read (`None`: unreadable).
@@ -380,6 +515,9 @@ pub struct AcceptOptions {
     /// Longest a client may take from connecting to having completed the
     /// TLS handshake (if any) and sent the HTTP/2 connection preface.
     pub handshake_timeout: Duration,
+    /// A connection with no call open for this long is closed (when the
+    /// server counts calls with [`OpenCallsLayer`]); `None`: never.
+    pub idle_timeout: Option<Duration>,
 }
 
 /// Connections whose handshake is still running at once; more wait in the
@@ -437,9 +575,10 @@ async fn accept_loop(
         let tls = tls.clone();
         let tx = tx.clone();
         let timeout = options.handshake_timeout;
+        let idle = options.idle_timeout;
         tokio::spawn(async move {
             let remote = stream.peer_addr().ok();
-            match tokio::time::timeout(timeout, establish(stream, tls.as_deref())).await {
+            match tokio::time::timeout(timeout, establish(stream, tls.as_deref(), idle)).await {
                 Ok(Ok(conn)) => {
                     let _ = tx.send(conn).await;
                 }
@@ -456,12 +595,17 @@ async fn accept_loop(
 }
 
 /// Completes the TLS handshake (if any) and reads the HTTP/2 preface.
-async fn establish(stream: TcpStream, tls: Option<&ServerTls>) -> io::Result<Connection> {
+async fn establish(
+    stream: TcpStream,
+    tls: Option<&ServerTls>,
+    idle_timeout: Option<Duration>,
+) -> io::Result<Connection> {
     let mut info = ConnInfo {
         remote_addr: stream.peer_addr().ok(),
         local_addr: stream.local_addr().ok(),
         tls: tls.is_some(),
         peer_identity: None,
+        calls: Arc::default(),
     };
     let mut io = match tls {
         None => Io::Plain(stream),
@@ -480,12 +624,66 @@ async fn establish(stream: TcpStream, tls: Option<&ServerTls>) -> io::Result<Con
     };
     let mut preface = vec![0; H2_PREFACE_LEN];
     io.read_exact(&mut preface).await?;
+    // Idle from here: the preface is not a call.
+    info.calls = Arc::default();
     Ok(Connection {
         io,
         preface,
         replayed: 0,
+        idle: idle_timeout.map(|timeout| Idle {
+            timeout,
+            timer: Box::pin(tokio::time::sleep(timeout)),
+            expired: false,
+            logged: false,
+        }),
         info,
     })
+}
+
+/// The idle timeout of one connection.
+struct Idle {
+    timeout: Duration,
+    timer: Pin<Box<tokio::time::Sleep>>,
+    /// Once expired, the connection reads as closed for good.
+    expired: bool,
+    logged: bool,
+}
+
+impl Idle {
+    /// Whether the connection has had no open call for the whole timeout;
+    /// otherwise arms the timer (with `cx`'s waker) for when it might have.
+    fn expired(&mut self, calls: &OpenCalls, cx: &mut Context<'_>) -> bool {
+        if self.expired {
+            return true;
+        }
+        // Twice at most: a timer that fires is re-armed once.
+        for _ in 0..2 {
+            let now = tokio::time::Instant::now();
+            match calls.idle_since() {
+                Some(since) if now >= since + self.timeout => {
+                    self.expired = true;
+                    return true;
+                }
+                Some(since) => {
+                    let due = since + self.timeout;
+                    if self.timer.deadline() != due {
+                        self.timer.as_mut().reset(due);
+                    }
+                }
+                // Busy: look again a timeout from now (a call that ends in
+                // between only makes the connection idle later than that).
+                None => {
+                    if self.timer.deadline() <= now {
+                        self.timer.as_mut().reset(now + self.timeout);
+                    }
+                }
+            }
+            if self.timer.as_mut().poll(cx).is_pending() {
+                return false;
+            }
+        }
+        false
+    }
 }
 
 enum Io {
@@ -559,6 +757,7 @@ pub struct Connection {
     /// before anything else.
     preface: Vec<u8>,
     replayed: usize,
+    idle: Option<Idle>,
     info: ConnInfo,
 }
 
@@ -591,6 +790,21 @@ impl AsyncRead for Connection {
             buf.put_slice(&rest[..n]);
             this.replayed += n;
             return Poll::Ready(Ok(()));
+        }
+        if let Some(idle) = &mut this.idle {
+            if idle.expired(&this.info.calls, cx) {
+                if !std::mem::replace(&mut idle.logged, true) {
+                    tracing::debug!(
+                        remote = ?this.info.remote_addr,
+                        timeout = ?idle.timeout,
+                        "closing a connection idle for its idle timeout"
+                    );
+                }
+                // End of stream, as if the client had closed: hyper ends the
+                // connection cleanly (no call is open to cut short), flushing
+                // what it has written and closing the TLS session.
+                return Poll::Ready(Ok(()));
+            }
         }
         Pin::new(&mut this.io).poll_read(cx, buf)
     }
