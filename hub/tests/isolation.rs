@@ -46,6 +46,27 @@ impl Target {
     }
 }
 
+/// Transactions that exist for no one: what a partner's lookup of an id or
+/// key of its own that was never used aims at.
+fn ghost() -> Arc<Target> {
+    let fresh = || uuid::Uuid::new_v4().to_string();
+    Arc::new(Target {
+        debit_key: format!("ghost-{}", fresh()),
+        debit_id: fresh(),
+        credit_key: format!("ghost-{}", fresh()),
+        credit_id: fresh(),
+    })
+}
+
+/// Everything a partner sees of a refusal: code, message and details.
+fn whole(status: &Status) -> (Code, String, Vec<u8>) {
+    (
+        status.code(),
+        status.message().to_owned(),
+        status.details().to_vec(),
+    )
+}
+
 /// What another partner must get from an RPC aimed at the owner's data.
 #[derive(Clone, Copy, Debug, PartialEq)]
 enum CrossTenant {
@@ -215,8 +236,11 @@ fn cases() -> BTreeMap<&'static str, Case> {
     m
 }
 
-/// Further NOT_FOUND lookups of the owner's transactions: GetTransaction by
-/// key and by the credit's id, Rollback of the credit's id.
+/// Further lookups of the owner's transactions: GetTransaction by key and
+/// by the credit's id, Rollback by the debit's key and of the credit's id.
+/// Each must look exactly like the same call aimed at an id or key of the
+/// caller's own that does not exist (NOT_FOUND; for a rollback by key
+/// without `provider`, the same INVALID_ARGUMENT).
 fn extra_cases() -> Vec<(&'static str, Call)> {
     vec![
         (
@@ -244,6 +268,25 @@ fn extra_cases() -> Vec<(&'static str, Call)> {
                         .get_transaction(get_by(
                             pb::get_transaction_request::Lookup::TransactionId(t.credit_id.clone()),
                         ))
+                        .await?
+                        .into_inner()
+                        .transaction;
+                    Ok(tx.into_iter().collect())
+                })
+            }),
+        ),
+        (
+            "Rollback by the debit's idempotency key",
+            Box::new(|mut c: Client, t: Arc<Target>| {
+                boxed(async move {
+                    let tx = c
+                        .rollback(pb::RollbackRequest {
+                            idempotency_key: "rb-3".into(),
+                            target: Some(pb::rollback_request::Target::OriginalIdempotencyKey(
+                                t.debit_key.clone(),
+                            )),
+                            provider: String::new(),
+                        })
                         .await?
                         .into_inner()
                         .transaction;
@@ -390,10 +433,18 @@ async fn another_partner_can_neither_see_nor_touch_the_owners_transactions_on_an
     // Before p2 has any transaction of its own under p1's keys.
     for (what, call) in extra_cases() {
         let moved = sb.money_requests();
+        let nothing = call(hub.client("p2").await, ghost()).await.expect_err(what);
         let err = call(hub.client("p2").await, target.clone())
             .await
             .expect_err(what);
-        assert_eq!(err.code(), Code::NotFound, "{what}: {err:?}");
+        if !what.starts_with("Rollback by") {
+            assert_eq!(err.code(), Code::NotFound, "{what}: {err:?}");
+        }
+        assert_eq!(
+            whole(&err),
+            whole(&nothing),
+            "{what}: exactly what a lookup of nothing gets"
+        );
         assert_eq!(sb.money_requests(), moved, "{what}: nothing moved");
     }
 
@@ -404,6 +455,14 @@ async fn another_partner_can_neither_see_nor_touch_the_owners_transactions_on_an
             CrossTenant::NotFound => {
                 let err = got.expect_err(method);
                 assert_eq!(err.code(), Code::NotFound, "{method}: {err:?}");
+                let nothing = (case.call)(hub.client("p2").await, ghost())
+                    .await
+                    .expect_err(method);
+                assert_eq!(
+                    whole(&err),
+                    whole(&nothing),
+                    "{method}: exactly what a lookup of nothing gets"
+                );
                 assert_eq!(sb.money_requests(), moved, "{method}: nothing moved");
             }
             CrossTenant::SeesNothing => {
@@ -557,10 +616,67 @@ async fn traced_process(config: &std::path::Path, log: &std::path::Path, json: b
 }
 
 const PROVIDER_SECRET: &str = "prov-secret-5f0c2e9a71d84b36";
+/// The form-md5 provider's shared secret.
+const MD5_SECRET: &str = "md5-secret-0d6b1e7a93c24f58";
 
-/// Runs a hub process at TRACE with a json-hmac provider and an API key,
-/// makes some good and bad calls, and returns its whole output and the
-/// configured secrets by name.
+/// An OAuth2 issuer signing ES256 tokens, with its JWKS.
+struct Issuer {
+    key: ring::signature::EcdsaKeyPair,
+    rng: ring::rand::SystemRandom,
+}
+
+impl Issuer {
+    fn new() -> Self {
+        use ring::signature::{ECDSA_P256_SHA256_FIXED_SIGNING, EcdsaKeyPair};
+        let rng = ring::rand::SystemRandom::new();
+        let pkcs8 = EcdsaKeyPair::generate_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, &rng).unwrap();
+        let key = EcdsaKeyPair::from_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, pkcs8.as_ref(), &rng)
+            .unwrap();
+        Self { key, rng }
+    }
+
+    fn b64(bytes: &[u8]) -> String {
+        use base64::Engine as _;
+        base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
+    }
+
+    fn jwks(&self) -> String {
+        use ring::signature::KeyPair as _;
+        let point = self.key.public_key().as_ref();
+        serde_json::json!({"keys": [{
+            "kty": "EC", "crv": "P-256", "kid": "k1", "use": "sig", "alg": "ES256",
+            "x": Self::b64(&point[1..33]), "y": Self::b64(&point[33..65]),
+        }]})
+        .to_string()
+    }
+
+    /// A token for `sub` with `scope`, valid for five minutes.
+    fn token(&self, sub: &str, scope: &str) -> String {
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_secs();
+        let header = serde_json::json!({"alg": "ES256", "typ": "JWT", "kid": "k1"});
+        let claims = serde_json::json!({
+            "iss": "https://issuer.test", "aud": "hub", "sub": sub, "scope": scope,
+            "iat": now, "nbf": now, "exp": now + 300,
+        });
+        let input = format!(
+            "{}.{}",
+            Self::b64(header.to_string().as_bytes()),
+            Self::b64(claims.to_string().as_bytes())
+        );
+        let sig = self.key.sign(&self.rng, input.as_bytes()).unwrap();
+        format!("{input}.{}", Self::b64(sig.as_ref()))
+    }
+}
+
+/// Runs a hub process at TRACE with a json-hmac and a form-md5 provider,
+/// a partner calling with an API key and with a JWT bearer token, and an
+/// operator calling admin.v1 with its key (which creates another API key);
+/// makes some good and bad calls, and returns its whole output and every
+/// secret by name. The run is plaintext, so there is no TLS private key to
+/// look for (TLS key files are only ever read by rustls).
 async fn traced_run(json: bool) -> (String, Vec<(&'static str, String)>) {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let sb = sandbox_json_hmac::Sandbox::start(
@@ -585,17 +701,43 @@ async fn traced_run(json: bool) -> (String, Vec<(&'static str, String)>) {
     )
     .replace(SECRET, PROVIDER_SECRET);
     assert!(provider.contains(PROVIDER_SECRET));
+    let md5 = sandbox_form_md5::Sandbox::start_local(sandbox_form_md5::SandboxConfig {
+        secret: MD5_SECRET.into(),
+        provider_id: "hub".into(),
+        control: false,
+    })
+    .await
+    .unwrap();
+    md5.seed("acc-1", "EUR", 100_000);
+    let issuer = Issuer::new();
+    let jwks_file = dir.path().join("jwks.json");
+    std::fs::write(&jwks_file, issuer.jwks()).unwrap();
     std::fs::write(
         &config_file,
         format!(
-            "[journal]\npath = \"{}\"\n{provider}\n[partners.p1]\nproviders = [\"{PROVIDER}\"]\n",
+            "[journal]\npath = \"{}\"\n{provider}\n\
+             [providers.md5]\ndialect = \"form-md5\"\nbase_url = \"{}\"\nsecret = \"{MD5_SECRET}\"\nprovider_id = \"hub\"\n\
+             [providers.md5.health]\ninterval = \"200ms\"\n\
+             [auth.jwt]\njwks_file = \"{}\"\nissuer = \"https://issuer.test\"\naudience = \"hub\"\n\
+             [partners.p1]\nproviders = [\"{PROVIDER}\", \"md5\"]\nauth_methods = [\"api_key\", \"jwt\"]\njwt_subjects = [\"client-1\"]\n\
+             [operators.ops]\n",
             journal_file.display(),
+            md5.base_url(),
+            jwks_file.display(),
         ),
     )
     .unwrap();
     let key = {
         let j = hub::journal::SqliteJournal::open(&journal_file).unwrap();
         let k = hub::auth::generate_key(&hub::domain::PartnerId::parse("p1").unwrap(), "t", 0);
+        hub::journal::Journal::insert_key(&j, k.record)
+            .await
+            .unwrap();
+        k.key
+    };
+    let operator_key = {
+        let j = hub::journal::SqliteJournal::open(&journal_file).unwrap();
+        let k = hub::operators::generate_operator_key("ops", "t", 0).unwrap();
         hub::journal::Journal::insert_key(&j, k.record)
             .await
             .unwrap();
@@ -644,10 +786,70 @@ async fn traced_run(json: bool) -> (String, Vec<(&'static str, String)>) {
         .await
         .unwrap_err();
     assert_eq!(err.code(), Code::Unauthenticated);
+    // A debit at the form-md5 provider, whose requests carry an MD5 of
+    // the secret and the fields.
+    let mut at_md5 = debit("scan-md5", "acc-1", 300);
+    at_md5.provider = "md5".into();
+    let tx = debited(&mut c, at_md5).await;
+    assert_eq!(state(&tx), pb::TransactionState::Settled);
+
+    // The same partner with a bearer token: a debit and a read.
+    let token = issuer.token("client-1", "settlement:move settlement:read");
+    let channel = tonic::transport::Channel::from_shared(format!("http://{}", process.addr))
+        .unwrap()
+        .connect()
+        .await
+        .unwrap();
+    let bearer: tonic::metadata::MetadataValue<_> = format!("Bearer {token}").parse().unwrap();
+    let mut with_token = pb::settlement_service_client::SettlementServiceClient::with_interceptor(
+        channel.clone(),
+        move |mut req: tonic::Request<()>| {
+            req.metadata_mut().insert("authorization", bearer.clone());
+            Ok(req)
+        },
+    );
+    with_token
+        .debit(debit("scan-jwt", "acc-1", 200))
+        .await
+        .unwrap();
+    with_token
+        .get_transaction(by_key("scan-jwt"))
+        .await
+        .unwrap();
+
+    // The operator creates a key for p1 through admin.v1: the new key is
+    // in the answer and must be nowhere else.
+    let op = operator_key.clone();
+    let mut admin =
+        hub_proto::admin::v1::admin_service_client::AdminServiceClient::with_interceptor(
+            channel,
+            move |mut req: tonic::Request<()>| {
+                req.metadata_mut().insert("x-api-key", op.parse().unwrap());
+                Ok(req)
+            },
+        );
+    let created = admin
+        .create_api_key(hub_proto::admin::v1::CreateApiKeyRequest {
+            partner: "p1".into(),
+            label: "scan".into(),
+        })
+        .await
+        .unwrap()
+        .into_inner()
+        .api_key;
+    assert!(created.starts_with("hk_"));
+    client_at(process.addr, &created)
+        .await
+        .get_transaction(by_key("scan-1"))
+        .await
+        .unwrap();
+
     // Let a health probe or two run, then stop the hub.
     tokio::time::sleep(Duration::from_millis(500)).await;
     drop(process);
-    assert_eq!(sb.money_requests(), 2);
+    assert_eq!(sb.money_requests(), 3);
+    assert_eq!(md5.money_requests(), 1);
+    let token_signature = token.rsplit('.').next().unwrap().to_owned();
 
     let log = std::fs::read_to_string(&log_file).unwrap();
     let secrets = vec![
@@ -656,6 +858,11 @@ async fn traced_run(json: bool) -> (String, Vec<(&'static str, String)>) {
         ("API key secret", key_secret),
         ("wrong API key", wrong_key),
         ("wrong API key secret", wrong_secret),
+        ("form-md5 provider secret", MD5_SECRET.to_owned()),
+        ("bearer token", token),
+        ("bearer token signature", token_signature),
+        ("operator key", operator_key),
+        ("API key created through admin.v1", created),
     ];
     (log, secrets)
 }
