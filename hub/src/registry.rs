@@ -12,7 +12,7 @@ use adapter_api::{AdapterFactory, Currency};
 use crate::config::{ConfigError, ProviderConfig};
 use crate::domain::ProviderId;
 use crate::engine::Provider;
-use crate::resilience::{Attempt, Breaker, Endpoint, EndpointHealth, Jitter, stack};
+use crate::resilience::{Jitter, stack};
 
 /// The dialects the hub can speak.
 pub struct Registry {
@@ -75,34 +75,21 @@ impl Registry {
             let primary = factory
                 .build(&serde_json::Value::Object(p.settings.0.clone()))
                 .map_err(|e| invalid(&e.field, e.reason))?;
-            let timeout = p.timeout.unwrap_or(primary.descriptor().default_timeout);
-            let endpoint = |label: &'static str, adapter| Endpoint {
-                name: label,
-                breaker: Breaker::new(
-                    Attempt::new(adapter, timeout).labelled(name, label),
-                    format!("{name}/{label}"),
-                    &p.breaker,
-                    jitter.clone(),
-                ),
-                health: EndpointHealth::default(),
-            };
             let backup = match &p.backup {
                 None => None,
                 Some(overrides) => {
                     let mut settings = p.settings.0.clone();
                     settings.extend(overrides.0.clone());
-                    let adapter = factory
-                        .build(&serde_json::Value::Object(settings))
-                        .map_err(|e| invalid(&format!("backup.{}", e.field), e.reason))?;
-                    Some(endpoint("backup", adapter))
+                    Some(
+                        factory
+                            .build(&serde_json::Value::Object(settings))
+                            .map_err(|e| invalid(&format!("backup.{}", e.field), e.reason))?,
+                    )
                 }
             };
-            let primary = endpoint("primary", primary);
             let probe_currency = Currency::from_code(&p.health.probe_currency)
                 .map_err(|e| invalid("health.probe_currency", e.to_string()))?;
-            let mut endpoints = vec![primary.clone()];
-            endpoints.extend(backup.clone());
-            let service = stack(primary, backup, p, jitter.clone());
+            let (service, endpoints) = stack(name, primary, backup, p, jitter.clone());
             built.insert(
                 id,
                 Provider {

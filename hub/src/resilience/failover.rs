@@ -4,6 +4,11 @@
 //! with the call (NotProcessed, or refused by its breaker); never after an
 //! Unknown, which may have moved money. The same provider-side id travels
 //! to either endpoint, so the provider's own duplicate rules still hold.
+//!
+//! Traffic returns by itself: once the primary's open period is over its
+//! breaker reports half-open, so the next call goes to the primary as the
+//! one probe (calls arriving while the probe is out are refused by that
+//! breaker, so they go to the backup); the probe's success closes it.
 
 use std::future::Future;
 use std::pin::Pin;
@@ -27,6 +32,8 @@ impl<S> Failover<S> {
     }
 }
 
+/// Healthy, and its breaker not open (half-open counts: the call may be
+/// the probe that brings the endpoint back).
 fn usable<S>(e: &Endpoint<S>) -> bool {
     e.health.is_healthy() && e.breaker.state() != BreakerState::Open
 }

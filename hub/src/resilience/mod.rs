@@ -7,7 +7,8 @@
 //! LoadShed(ConcurrencyLimit)        bulkhead: full -> RESOURCE_EXHAUSTED at once
 //!   Retry(RetryPolicy)              NotProcessed and read-only queries only, jittered, budgeted
 //!     Failover                      backup while the primary is sick, or after NotProcessed
-//!       Breaker -> Attempt          per endpoint: failsafe + one-probe gate; timeout = Unknown
+//!       Breaker -> Attempt          per endpoint (BreakerLayer over Attempt): failsafe +
+//!                                   one-probe gate; per-attempt timeout = Unknown
 //! ```
 //!
 //! Every layer passes the adapter's classified reply through untouched; the
@@ -29,8 +30,8 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use adapter_api::{
-    AdapterError, BalanceRequest, Money, MoneyRequest, Outcome, RollbackRequest, StatusRequest,
-    TxStatus,
+    Adapter, AdapterError, BalanceRequest, Money, MoneyRequest, Outcome, RollbackRequest,
+    StatusRequest, TxStatus,
 };
 use rand::{Rng, SeedableRng};
 use tokio::time::Instant;
@@ -38,7 +39,7 @@ use tower::ServiceBuilder;
 use tower::util::BoxCloneSyncService;
 
 pub use attempt::Attempt;
-pub use breaker::{Breaker, BreakerState, Forced};
+pub use breaker::{Breaker, BreakerLayer, BreakerState, Forced};
 pub use failover::Failover;
 pub use health::{EndpointHealth, HealthChecker};
 pub use retry::RetryPolicy;
@@ -178,24 +179,60 @@ pub struct Endpoint<S = Attempt> {
     pub health: EndpointHealth,
 }
 
-/// Builds the stack of one provider from its endpoints and configuration.
+/// Builds the whole stack of provider `provider` over its primary adapter
+/// and its backup's (if any), as its configuration says: the service calls
+/// go through, and the endpoints (primary first) for health checks and
+/// reporting.
 pub fn stack(
-    primary: Endpoint,
-    backup: Option<Endpoint>,
+    provider: &str,
+    primary: Arc<dyn Adapter>,
+    backup: Option<Arc<dyn Adapter>>,
     config: &ProviderConfig,
     jitter: Arc<dyn Jitter>,
-) -> ProviderService {
+) -> (ProviderService, Vec<Endpoint>) {
+    let timeout = config
+        .timeout
+        .unwrap_or(primary.descriptor().default_timeout);
+    let endpoint =
+        |name, adapter| endpoint(provider, name, adapter, timeout, config, jitter.clone());
+    let primary = endpoint("primary", primary);
+    let backup = backup.map(|adapter| endpoint("backup", adapter));
+    let mut endpoints = vec![primary.clone()];
+    endpoints.extend(backup.clone());
     let budget = Arc::new(tower::retry::budget::TpsBudget::new(
         config.retry.budget_window,
         config.retry.budget_min_per_second,
         config.retry.budget_ratio,
     ));
-    let policy =
-        RetryPolicy::new(config.retry.clone(), budget, jitter).labelled(primary.breaker.provider());
+    let policy = RetryPolicy::new(config.retry.clone(), budget, jitter).labelled(provider);
     let svc = ServiceBuilder::new()
         .load_shed()
         .concurrency_limit(config.concurrency)
         .retry(policy)
         .service(Failover::new(primary, backup));
-    BoxCloneSyncService::new(svc)
+    (BoxCloneSyncService::new(svc), endpoints)
+}
+
+/// One endpoint's part of the stack: its adapter, each call bounded by the
+/// per-attempt `timeout`, behind the endpoint's own breaker.
+fn endpoint(
+    provider: &str,
+    name: &'static str,
+    adapter: Arc<dyn Adapter>,
+    timeout: Duration,
+    config: &ProviderConfig,
+    jitter: Arc<dyn Jitter>,
+) -> Endpoint {
+    let breaker = ServiceBuilder::new()
+        .layer(BreakerLayer::new(
+            format!("{provider}/{name}"),
+            &config.breaker,
+            jitter,
+        ))
+        .service(Attempt::new(adapter, timeout).labelled(provider, name));
+    Endpoint {
+        name,
+        breaker,
+        health: EndpointHealth::default(),
+    }
 }

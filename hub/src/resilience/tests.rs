@@ -1,7 +1,7 @@
 //! Unit tests of the layers over in-process fake services: the breaker's
 //! one-probe gate, the retry policy's rules and budget, and the failover
 //! rules. End-to-end behaviour against real sandboxes is in
-//! `hub/tests/resilience.rs`.
+//! `hub/tests/resilience.rs` and `hub/tests/breaker.rs`.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU32, Ordering};
@@ -234,9 +234,20 @@ fn breaker_config() -> BreakerConfig {
     }
 }
 
-// failsafe keeps time with std's clock, so breaker tests run in real time
-// with short open periods.
-#[tokio::test]
+fn unknown() -> Reply {
+    Reply::Moved(Outcome::Unknown(AdapterError::HttpStatus { status: 500 }))
+}
+
+fn circuit_open(err: &BoxError) -> Option<Duration> {
+    match err.downcast_ref::<CallError>() {
+        Some(CallError::CircuitOpen { retry_after }) => Some(*retry_after),
+        _ => None,
+    }
+}
+
+// The gate keeps open periods on tokio's clock, so breaker tests run in
+// paused time.
+#[tokio::test(start_paused = true)]
 async fn the_breaker_opens_fails_fast_and_lets_exactly_one_probe_through() {
     static FAIL: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(true);
     let mut fake = Fake::new(|_| {
@@ -266,14 +277,15 @@ async fn the_breaker_opens_fails_fast_and_lets_exactly_one_probe_through() {
         .oneshot(transfer(Duration::from_secs(5)))
         .await
         .unwrap_err();
-    assert!(matches!(
-        err.downcast_ref::<CallError>(),
-        Some(CallError::CircuitOpen { .. })
-    ));
+    let retry_after = circuit_open(&err).expect("refused by the breaker");
+    assert!(retry_after <= Duration::from_millis(60), "{retry_after:?}");
     assert_eq!(fake.calls(), 3, "nothing reaches the provider while open");
 
     FAIL.store(false, Ordering::SeqCst);
     tokio::time::sleep(Duration::from_millis(80)).await;
+    // No call has arrived, yet the breaker says a probe may go.
+    assert_eq!(breaker.state(), BreakerState::HalfOpen);
+    assert_eq!(fake.calls(), 3);
     let burst: Vec<_> = (0..10)
         .map(|_| {
             let b = breaker.clone();
@@ -297,7 +309,7 @@ async fn the_breaker_opens_fails_fast_and_lets_exactly_one_probe_through() {
     assert_eq!(fake.calls(), 5);
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn an_operator_can_hold_a_breaker_open_or_closed_and_hand_it_back() {
     let fake =
         Fake::new(|_| Reply::Moved(Outcome::Unknown(AdapterError::HttpStatus { status: 500 })));
@@ -337,7 +349,7 @@ async fn an_operator_can_hold_a_breaker_open_or_closed_and_hand_it_back() {
     assert_eq!(fake.calls(), 5);
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn declines_count_as_successes_for_the_breaker() {
     let fake = Fake::new(|_| {
         Reply::Moved(Outcome::Declined(
@@ -408,7 +420,7 @@ fn endpoint(reply: fn(u32) -> Reply) -> (Endpoint<Fake>, Fake) {
     )
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn failover_only_after_nothing_happened_or_while_the_primary_is_sick() {
     // Primary refuses the connection: the backup takes the call.
     let (p, pf) = endpoint(|_| Reply::Moved(Outcome::NotProcessed(refused())));
@@ -444,4 +456,255 @@ async fn failover_only_after_nothing_happened_or_while_the_primary_is_sick() {
     p.health.set(true);
     f.oneshot(transfer(Duration::from_secs(5))).await.unwrap();
     assert_eq!((pf.calls(), bf.calls()), (1, 1));
+}
+
+#[tokio::test(start_paused = true)]
+async fn not_processed_counts_as_a_breaker_failure() {
+    let fake = Fake::new(|_| Reply::Moved(Outcome::NotProcessed(refused())));
+    let breaker = Breaker::new(
+        fake.clone(),
+        "test/primary".into(),
+        &breaker_config(),
+        Arc::new(SeededJitter::new(9)),
+    );
+    let call = || breaker.clone().oneshot(transfer(Duration::from_secs(5)));
+    for _ in 0..2 {
+        call().await.unwrap();
+    }
+    assert_eq!(breaker.state(), BreakerState::Closed);
+    call().await.unwrap();
+    assert_eq!(breaker.state(), BreakerState::Open);
+    assert!(circuit_open(&call().await.unwrap_err()).is_some());
+    assert_eq!(fake.calls(), 3);
+}
+
+/// Runs `f` in a paused current-thread runtime's context with failsafe's
+/// clock frozen (its success-rate window keeps std's time): `f` advances
+/// each clock as the test needs.
+fn frozen<R>(f: impl FnOnce(&tokio::runtime::Runtime, &mut failsafe::clock::MockClock) -> R) -> R {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_time()
+        .start_paused(true)
+        .build()
+        .unwrap();
+    // Outside `block_on` too, the breaker reads the paused clock.
+    let _context = rt.enter();
+    failsafe::clock::freeze(|clock| f(&rt, clock))
+}
+
+/// Fails every other call: never two failures in a row.
+fn every_other_fails(n: u32) -> Reply {
+    if n % 2 == 0 { unknown() } else { settled() }
+}
+
+fn rate_config(min_requests: u32) -> BreakerConfig {
+    BreakerConfig {
+        consecutive_failures: 3,
+        min_success_rate: 0.5,
+        min_requests,
+        window: Duration::from_secs(1),
+        ..breaker_config()
+    }
+}
+
+#[test]
+fn a_low_success_rate_over_the_window_opens_the_breaker_with_enough_calls() {
+    let config = rate_config(6);
+    frozen(|rt, clock| {
+        let fake = Fake::new(every_other_fails);
+        let breaker = Breaker::new(
+            fake.clone(),
+            "test/primary".into(),
+            &config,
+            Arc::new(SeededJitter::new(4)),
+        );
+        let call = || rt.block_on(breaker.clone().oneshot(transfer(Duration::from_secs(5))));
+        // failsafe judges a rate only once a whole window has passed.
+        clock.advance(config.window);
+        for n in 0..7 {
+            assert_eq!(breaker.state(), BreakerState::Closed, "before call {n}");
+            call().unwrap();
+            clock.advance(Duration::from_millis(100));
+        }
+        // The seventh call, a failure with seven calls in the window, opened
+        // it: no consecutive-failure threshold was reached.
+        assert_eq!(breaker.state(), BreakerState::Open);
+        assert!(circuit_open(&call().unwrap_err()).is_some());
+        assert_eq!(fake.calls(), 7);
+    });
+}
+
+#[test]
+fn a_low_success_rate_with_fewer_calls_than_the_minimum_does_not_open_it() {
+    let config = rate_config(20);
+    frozen(|rt, clock| {
+        let fake = Fake::new(every_other_fails);
+        let breaker = Breaker::new(
+            fake.clone(),
+            "test/primary".into(),
+            &config,
+            Arc::new(SeededJitter::new(4)),
+        );
+        clock.advance(config.window);
+        for _ in 0..12 {
+            rt.block_on(breaker.clone().oneshot(transfer(Duration::from_secs(5))))
+                .unwrap();
+            clock.advance(Duration::from_millis(100));
+        }
+        assert_eq!(breaker.state(), BreakerState::Closed);
+        assert_eq!(breaker.times_opened(), 0);
+        assert_eq!(fake.calls(), 12);
+    });
+}
+
+#[test]
+fn retry_info_is_the_time_left_open_even_when_both_policies_trip_at_once() {
+    let config = BreakerConfig {
+        min_requests: 3,
+        open_base: Duration::from_millis(200),
+        open_max: Duration::from_millis(200),
+        ..rate_config(3)
+    };
+    frozen(|rt, clock| {
+        let fake = Fake::new(|_| unknown());
+        let breaker = Breaker::new(
+            fake.clone(),
+            "test/primary".into(),
+            &config,
+            Arc::new(SeededJitter::new(5)),
+        );
+        let call = || rt.block_on(breaker.clone().oneshot(transfer(Duration::from_secs(5))));
+        clock.advance(config.window);
+        // The third failure is both the third in a row and the third call
+        // of a window with no success.
+        for _ in 0..3 {
+            call().unwrap();
+            clock.advance(Duration::from_millis(10));
+        }
+        assert_eq!(breaker.times_opened(), 1);
+        let period = circuit_open(&call().unwrap_err()).expect("open");
+        assert!(
+            (Duration::from_millis(100)..=Duration::from_millis(200)).contains(&period),
+            "{period:?}"
+        );
+        rt.block_on(tokio::time::advance(period - Duration::from_millis(1)));
+        assert_eq!(breaker.state(), BreakerState::Open);
+        let left = circuit_open(&call().unwrap_err()).expect("still open");
+        assert_eq!(left, Duration::from_millis(1), "the time left, exactly");
+        assert_eq!(fake.calls(), 3);
+
+        // Told to come back in 1 ms, a call then is the probe.
+        rt.block_on(tokio::time::advance(left));
+        clock.advance(Duration::from_millis(1));
+        assert_eq!(breaker.state(), BreakerState::HalfOpen);
+        call().unwrap();
+        assert_eq!(fake.calls(), 4);
+        // It failed: open again, and told the whole new period.
+        assert_eq!(breaker.times_opened(), 2);
+        let again = circuit_open(&call().unwrap_err()).expect("open again");
+        assert!(
+            (Duration::from_millis(100)..=Duration::from_millis(200)).contains(&again),
+            "{again:?}"
+        );
+    });
+}
+
+// Concurrency is the subject: real threads, so real time.
+#[tokio::test(flavor = "multi_thread", worker_threads = 8)]
+async fn half_open_admits_exactly_one_probe_among_callers_on_many_threads() {
+    let mut fake = Fake::new(|_| unknown());
+    fake.delay = Duration::from_millis(50);
+    let config = BreakerConfig {
+        consecutive_failures: 1,
+        open_base: Duration::from_millis(2),
+        open_max: Duration::from_millis(2),
+        ..breaker_config()
+    };
+    let breaker = Breaker::new(
+        fake.clone(),
+        "test/primary".into(),
+        &config,
+        Arc::new(SeededJitter::new(6)),
+    );
+    breaker
+        .clone()
+        .oneshot(transfer(Duration::from_secs(5)))
+        .await
+        .unwrap();
+    let callers = 16;
+    for round in 0..20 {
+        let before = fake.calls();
+        // The open period (at most 2 ms) is over; every probe fails, so
+        // each round starts open.
+        tokio::time::sleep(Duration::from_millis(5)).await;
+        let start = Arc::new(tokio::sync::Barrier::new(callers));
+        let calls: Vec<_> = (0..callers)
+            .map(|_| {
+                let b = breaker.clone();
+                let start = start.clone();
+                tokio::spawn(async move {
+                    start.wait().await;
+                    b.oneshot(transfer(Duration::from_secs(5))).await
+                })
+            })
+            .collect();
+        let mut refused = 0;
+        for c in calls {
+            if let Err(e) = c.await.unwrap() {
+                assert!(circuit_open(&e).is_some(), "{e}");
+                refused += 1;
+            }
+        }
+        assert_eq!(fake.calls() - before, 1, "round {round}: one probe");
+        assert_eq!(refused, callers - 1, "round {round}");
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn traffic_returns_to_the_primary_once_its_open_period_is_over() {
+    static DOWN: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(true);
+    let (mut p, mut pf) = endpoint(|_| {
+        if DOWN.load(Ordering::SeqCst) {
+            Reply::Moved(Outcome::NotProcessed(refused()))
+        } else {
+            settled()
+        }
+    });
+    // Slow enough that a second call arrives while the probe is out.
+    pf.delay = Duration::from_millis(10);
+    p.breaker = Breaker::new(
+        pf.clone(),
+        "t/primary".into(),
+        &breaker_config(),
+        Arc::new(SeededJitter::new(2)),
+    );
+    let (b, bf) = endpoint(|_| settled());
+    let f = Failover::new(p.clone(), Some(b));
+    let call = || f.clone().oneshot(transfer(Duration::from_secs(5)));
+    let settles = |r: Result<Reply, BoxError>| matches!(r, Ok(Reply::Moved(Outcome::Settled(_))));
+
+    // The primary refuses three calls, each then taken by the backup; its
+    // breaker opens and the next call goes straight to the backup.
+    for _ in 0..4 {
+        assert!(settles(call().await));
+    }
+    assert_eq!((pf.calls(), bf.calls()), (3, 4));
+    assert_eq!(p.breaker.state(), BreakerState::Open);
+
+    // The primary recovers. Once its open period is over, of two calls the
+    // first is the probe, to the primary; the other, refused by the
+    // primary's breaker meanwhile, goes to the backup.
+    DOWN.store(false, Ordering::SeqCst);
+    tokio::time::sleep(Duration::from_millis(60)).await;
+    assert_eq!(p.breaker.state(), BreakerState::HalfOpen);
+    let (first, second) = tokio::join!(call(), call());
+    assert!(settles(first) && settles(second));
+    assert_eq!((pf.calls(), bf.calls()), (4, 5));
+
+    // The probe closed the breaker: traffic stays on the primary.
+    assert_eq!(p.breaker.state(), BreakerState::Closed);
+    for _ in 0..3 {
+        assert!(settles(call().await));
+    }
+    assert_eq!((pf.calls(), bf.calls()), (7, 5));
 }
