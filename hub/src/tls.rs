@@ -848,6 +848,23 @@ mod tests {
         SanType,
     };
 
+    /// One crypto provider for the whole workspace: a dependency that
+    /// brings aws-lc-rs (rustls' other provider, and its C build) back into
+    /// the lock file fails here rather than at run time, where two compiled
+    /// providers and no installed default make rustls refuse to pick one.
+    #[test]
+    fn the_workspace_locks_no_second_crypto_provider() {
+        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../Cargo.lock");
+        let lock = std::fs::read_to_string(path).unwrap();
+        assert!(lock.contains("name = \"ring\""), "{path}: ring is gone?");
+        for crate_name in ["aws-lc-rs", "aws-lc-sys", "aws-lc-fips-sys", "openssl-sys"] {
+            assert!(
+                !lock.contains(&format!("name = \"{crate_name}\"")),
+                "{crate_name} is in {path}: find what pulls it with `cargo tree -i {crate_name}` and turn that feature off"
+            );
+        }
+    }
+
     struct Ca {
         issuer: Issuer<'static, KeyPair>,
         pem: String,
