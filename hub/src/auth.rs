@@ -292,6 +292,14 @@ impl std::fmt::Debug for Credentials<'_> {
 }
 
 impl Authenticator {
+    /// Carries on `previous`'s rate limiters (the authenticator a reload
+    /// replaces) wherever a partner's quota did not change, so a reload
+    /// does not refill every partner's burst.
+    pub fn keeping_rate_state(mut self, previous: &Authenticator) -> Self {
+        self.limits = Arc::new((*self.limits).clone().keeping(&previous.limits));
+        self
+    }
+
     /// An authenticator for the configured `partners`, with their rate
     /// `limits`.
     pub fn new(

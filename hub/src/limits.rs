@@ -34,11 +34,30 @@ fn quota(rate: NonZeroU32, burst: Option<NonZeroU32>) -> Quota {
     Quota::per_second(rate).allow_burst(burst.unwrap_or(rate))
 }
 
-/// Every partner's limiters, built once from configuration.
-#[derive(Default)]
+/// One limiter and the quota it was built with (to tell, at a reload,
+/// whether it can be kept).
+type Limiter = (Quota, Arc<DefaultDirectRateLimiter>);
+
+/// Every partner's limiters, built from configuration. Clones share the
+/// limiters.
+#[derive(Default, Clone)]
 pub struct RateLimits {
-    partners: HashMap<PartnerId, Arc<DefaultDirectRateLimiter>>,
-    providers: HashMap<(PartnerId, ProviderId), Arc<DefaultDirectRateLimiter>>,
+    partners: HashMap<PartnerId, Limiter>,
+    providers: HashMap<(PartnerId, ProviderId), Limiter>,
+}
+
+fn limiter(quota: Quota) -> Limiter {
+    (quota, Arc::new(RateLimiter::direct(quota)))
+}
+
+/// `fresh` with each limiter whose quota `previous` already had under the
+/// same key replaced by that one, state and all.
+fn keep<K: Eq + std::hash::Hash>(fresh: &mut HashMap<K, Limiter>, previous: &HashMap<K, Limiter>) {
+    for (key, entry) in fresh.iter_mut() {
+        if let Some(old) = previous.get(key).filter(|old| old.0 == entry.0) {
+            entry.1 = old.1.clone();
+        }
+    }
 }
 
 impl RateLimits {
@@ -49,16 +68,15 @@ impl RateLimits {
         let mut limits = Self::default();
         for (partner, config, providers) in partners {
             if let Some(rate) = config.per_second {
-                limits.partners.insert(
-                    partner.clone(),
-                    Arc::new(RateLimiter::direct(quota(rate, config.burst))),
-                );
+                limits
+                    .partners
+                    .insert(partner.clone(), limiter(quota(rate, config.burst)));
             }
             if let Some(rate) = config.per_provider_per_second {
                 for provider in providers {
                     limits.providers.insert(
                         (partner.clone(), provider.clone()),
-                        Arc::new(RateLimiter::direct(quota(rate, config.per_provider_burst))),
+                        limiter(quota(rate, config.per_provider_burst)),
                     );
                 }
             }
@@ -66,10 +84,20 @@ impl RateLimits {
         limits
     }
 
+    /// These limits, where `previous` (the configuration being replaced)
+    /// had the same quota for the same partner (and provider), carrying on
+    /// with its limiter: a reload must not hand every partner a fresh burst.
+    /// A changed quota starts a new limiter.
+    pub fn keeping(mut self, previous: &RateLimits) -> Self {
+        keep(&mut self.partners, &previous.partners);
+        keep(&mut self.providers, &previous.providers);
+        self
+    }
+
     /// Admits one call of `partner`, or says when to come back.
     pub fn check_partner(&self, partner: &PartnerId) -> Result<(), HubError> {
         match self.partners.get(partner) {
-            Some(l) => admit(l, "partner", format!("partner:{partner}"))
+            Some((_, l)) => admit(l, "partner", format!("partner:{partner}"))
                 .inspect_err(|_| count(partner, "partner")),
             None => Ok(()),
         }
@@ -82,7 +110,7 @@ impl RateLimits {
         provider: &ProviderId,
     ) -> Result<(), HubError> {
         match self.providers.get(&(partner.clone(), provider.clone())) {
-            Some(l) => admit(
+            Some((_, l)) => admit(
                 l,
                 "partner+provider",
                 format!("partner:{partner}/provider:{provider}"),
@@ -180,6 +208,39 @@ mod tests {
         // No partner-wide limit was configured.
         for _ in 0..10 {
             limits.check_partner(&p).unwrap();
+        }
+    }
+
+    #[test]
+    fn a_reload_keeps_a_used_up_allowance_unless_its_quota_changed() {
+        let rate = |per_second| RateConfig {
+            per_second: NonZeroU32::new(per_second),
+            per_provider_per_second: NonZeroU32::new(per_second),
+            ..Default::default()
+        };
+        let (p, q) = (pid("p1"), pid("p2"));
+        let providers = [prov("sb")];
+        let old = RateLimits::new([
+            (&p, &rate(2), &providers[..]),
+            (&q, &rate(2), &providers[..]),
+        ]);
+        for partner in [&p, &q] {
+            for _ in 0..2 {
+                old.check_partner(partner).unwrap();
+                old.check_provider(partner, &prov("sb")).unwrap();
+            }
+        }
+        // p1's quotas are unchanged, p2's are raised.
+        let new = RateLimits::new([
+            (&p, &rate(2), &providers[..]),
+            (&q, &rate(3), &providers[..]),
+        ])
+        .keeping(&old);
+        assert!(new.check_partner(&p).is_err(), "p1 got a fresh burst");
+        assert!(new.check_provider(&p, &prov("sb")).is_err());
+        for _ in 0..3 {
+            new.check_partner(&q).unwrap();
+            new.check_provider(&q, &prov("sb")).unwrap();
         }
     }
 }

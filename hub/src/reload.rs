@@ -206,7 +206,8 @@ impl Reloader {
             .collect();
         let built = build_providers(&rebuild, self.jitter.clone(), self.exchange_log.as_ref())?;
         let auth =
-            Authenticator::from_config(&new, self.engine.journal().clone(), self.clock.clone())?;
+            Authenticator::from_config(&new, self.engine.journal().clone(), self.clock.clone())?
+                .keeping_rate_state(&self.auth.load());
         let operators = OperatorAuth::from_config(&new, self.engine.journal().clone())?;
 
         // Swap.

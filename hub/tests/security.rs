@@ -5,6 +5,7 @@ mod common;
 
 use common::*;
 use hub::journal::Journal;
+use hub_proto::settlement::v1 as pb;
 use tonic::Code;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -60,6 +61,54 @@ async fn rate_limits_refuse_with_retry_info_and_quota_failure_before_anything_mo
     let quota = err.get_details_quota_failure().expect("QuotaFailure");
     assert_eq!(quota.violations[0].subject, "partner:p2");
     assert_eq!(sb.money_requests(), 3);
+    hub.stop().await;
+}
+
+/// A reload (SIGHUP, admin) that leaves a partner's quota as it was keeps
+/// its limiter: it must not hand the partner a fresh burst.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_reload_does_not_refill_a_partners_burst() {
+    let sb = sandbox().await;
+    let (_dir, path) = journal_path();
+    let partners = format!(
+        "[partners.p1]\nproviders = [\"{PROVIDER}\"]\n[partners.p1.rate]\nper_second = 1\nburst = 5\n"
+    );
+    let config = config_toml(
+        &path,
+        &hmac_provider(
+            PROVIDER,
+            sb.addr(),
+            "[providers.sb.health]\ninterval = \"1h\"",
+        ),
+        &partners,
+    );
+    let hub = TestHub::start_with(config.clone()).await;
+    let mut p1 = hub.client("p1").await;
+    let balance = || pb::GetBalanceRequest {
+        provider: PROVIDER.into(),
+        account: "acc-1".into(),
+        currency_code: "EUR".into(),
+    };
+    for _ in 0..5 {
+        p1.get_balance(balance()).await.unwrap();
+    }
+    let spent = std::time::Instant::now();
+    assert_eq!(
+        p1.get_balance(balance()).await.unwrap_err().code(),
+        Code::ResourceExhausted
+    );
+    hub.reloader.apply(config).await.unwrap();
+    let mut passed = 0u64;
+    for _ in 0..5 {
+        passed += u64::from(p1.get_balance(balance()).await.is_ok());
+    }
+    // At one call a second, only what time refilled may pass; a fresh
+    // limiter would let the whole burst of 5 through.
+    let refilled = spent.elapsed().as_secs() + 1;
+    assert!(
+        passed <= refilled && passed < 5,
+        "{passed} calls passed after the reload, {refilled} refilled"
+    );
     hub.stop().await;
 }
 
