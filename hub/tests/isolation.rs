@@ -366,16 +366,7 @@ async fn isolation_hub(sb: &sandbox_json_hmac::Sandbox, path: &std::path::Path) 
          [partners.p5]\nproviders = [\"{PROVIDER}\"]\npermissions = [\"move\"]\n\
          [partners.p6]\nproviders = [\"{PROVIDER}\"]\npermissions = []\n"
     );
-    TestHub::start_with(config_toml(
-        path,
-        &hmac_provider(
-            PROVIDER,
-            sb.addr(),
-            "[providers.sb.health]\ninterval = \"1h\"",
-        ),
-        &partners,
-    ))
-    .await
+    TestHub::start_with(config_toml(path, &quiet_provider(sb.addr()), &partners)).await
 }
 
 /// p1's debit and credit, settled.

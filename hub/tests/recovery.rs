@@ -12,7 +12,7 @@ use hub::engine::Clock;
 use hub::journal::Journal;
 use hub_proto::settlement::v1 as pb;
 use process::{HubProcess, free_port};
-use sandbox_json_hmac::{Fault, FaultKind};
+use sandbox_json_hmac::{Fault, FaultKind, Sandbox};
 
 /// A resolver that polls often and trusts "not found" soon: fit for tests
 /// whose provider calls take at most a few hundred milliseconds.
@@ -48,31 +48,34 @@ fn md5_entry(addr: &str) -> String {
     )
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_lost_debit_reply_is_resolved_by_status_query() {
+/// A sandbox that applies the next debit and drops its reply, and fails
+/// the first three status queries (so the partner sees PENDING), behind a
+/// hub whose resolver polls fast.
+async fn losing_a_debit_reply() -> (Sandbox, tempfile::TempDir, TestHub) {
     let sb = sandbox().await;
     sb.set_fault(
         Fault::new(FaultKind::DropAfterCommit)
             .on_path("/v1/debit")
             .times(1),
     );
-    // The first status queries fail too, so the partner sees PENDING.
     sb.set_fault(
         Fault::new(FaultKind::ErrorRate(1.0))
             .on_path("/v1/status")
             .times(3),
     );
-    let (_dir, path) = journal_path();
+    let (dir, path) = journal_path();
     let hub = TestHub::start_with(config_with(
         &path,
-        &(hmac_provider(
-            PROVIDER,
-            sb.addr(),
-            "[providers.sb.health]\ninterval = \"1h\"",
-        ) + FAST_RESOLVER),
+        &(quiet_provider(sb.addr()) + FAST_RESOLVER),
         &[PROVIDER],
     ))
     .await;
+    (sb, dir, hub)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_lost_debit_reply_is_resolved_by_status_query() {
+    let (sb, _dir, hub) = losing_a_debit_reply().await;
     let mut c = hub.client("p1").await;
     let tx = debited(&mut c, debit("lost", "acc-1", 700)).await;
     assert_eq!(state(&tx), pb::TransactionState::Pending);
@@ -158,28 +161,7 @@ async fn a_lost_json_rsa_bet_reply_is_resolved_by_lookup_and_audits_clean() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_change_feed_shows_a_lost_debit_pending_then_final_with_no_gap() {
-    let sb = sandbox().await;
-    sb.set_fault(
-        Fault::new(FaultKind::DropAfterCommit)
-            .on_path("/v1/debit")
-            .times(1),
-    );
-    sb.set_fault(
-        Fault::new(FaultKind::ErrorRate(1.0))
-            .on_path("/v1/status")
-            .times(3),
-    );
-    let (_dir, path) = journal_path();
-    let hub = TestHub::start_with(config_with(
-        &path,
-        &(hmac_provider(
-            PROVIDER,
-            sb.addr(),
-            "[providers.sb.health]\ninterval = \"1h\"",
-        ) + FAST_RESOLVER),
-        &[PROVIDER],
-    ))
-    .await;
+    let (sb, _dir, hub) = losing_a_debit_reply().await;
     let mut c = hub.client("p1").await;
     // Opened before the debit: it sees every change live.
     let mut feed = c
@@ -576,11 +558,7 @@ async fn a_hub_killed_mid_flight_resumes_and_every_transaction_ends_once() {
         format!(
             "[journal]\npath = \"{}\"\n{}\n{}\n[partners.p1]\nproviders = [\"{PROVIDER}\"]\n",
             journal_file.display(),
-            hmac_provider(
-                PROVIDER,
-                sb.addr(),
-                "[providers.sb.health]\ninterval = \"1h\""
-            ),
+            quiet_provider(sb.addr()),
             FAST_RESOLVER.replace("500ms", "2500ms"),
         ),
     )

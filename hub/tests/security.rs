@@ -17,16 +17,7 @@ async fn rate_limits_refuse_with_retry_info_and_quota_failure_before_anything_mo
         "[partners.p1]\nproviders = [\"{PROVIDER}\"]\n[partners.p1.rate]\nper_provider_per_second = 1\nper_provider_burst = 2\n\
          [partners.p2]\nproviders = [\"{PROVIDER}\"]\n[partners.p2.rate]\nper_second = 1\nburst = 1\n"
     );
-    let hub = TestHub::start_with(config_toml(
-        &path,
-        &hmac_provider(
-            PROVIDER,
-            sb.addr(),
-            "[providers.sb.health]\ninterval = \"1h\"",
-        ),
-        &partners,
-    ))
-    .await;
+    let hub = TestHub::start_with(config_toml(&path, &quiet_provider(sb.addr()), &partners)).await;
 
     // p1: two debits pass its provider burst; the third is refused.
     let mut p1 = hub.client("p1").await;
@@ -73,15 +64,7 @@ async fn a_reload_does_not_refill_a_partners_burst() {
     let partners = format!(
         "[partners.p1]\nproviders = [\"{PROVIDER}\"]\n[partners.p1.rate]\nper_second = 1\nburst = 5\n"
     );
-    let config = config_toml(
-        &path,
-        &hmac_provider(
-            PROVIDER,
-            sb.addr(),
-            "[providers.sb.health]\ninterval = \"1h\"",
-        ),
-        &partners,
-    );
+    let config = config_toml(&path, &quiet_provider(sb.addr()), &partners);
     let hub = TestHub::start_with(config.clone()).await;
     let mut p1 = hub.client("p1").await;
     let balance = || pb::GetBalanceRequest {
@@ -120,16 +103,7 @@ async fn amount_limits_per_transaction_and_per_day_refuse_with_a_clear_reason() 
     let partners = format!(
         "[partners.p1]\nproviders = [\"{PROVIDER}\"]\n[partners.p1.amounts.EUR]\nper_transaction = 5000\nper_day = 8000\n"
     );
-    let hub = TestHub::start_with(config_toml(
-        &path,
-        &hmac_provider(
-            PROVIDER,
-            sb.addr(),
-            "[providers.sb.health]\ninterval = \"1h\"",
-        ),
-        &partners,
-    ))
-    .await;
+    let hub = TestHub::start_with(config_toml(&path, &quiet_provider(sb.addr()), &partners)).await;
     let mut c = hub.client("p1").await;
     let err = c.debit(debit("big", "acc-1", 5_001)).await.unwrap_err();
     assert_eq!(err.code(), Code::FailedPrecondition);
@@ -163,16 +137,7 @@ async fn every_rpc_requires_its_permission() {
         "[partners.p1]\nproviders = [\"{PROVIDER}\"]\npermissions = [\"read\"]\n\
          [partners.p2]\nproviders = [\"{PROVIDER}\"]\npermissions = [\"move\"]\n"
     );
-    let hub = TestHub::start_with(config_toml(
-        &path,
-        &hmac_provider(
-            PROVIDER,
-            sb.addr(),
-            "[providers.sb.health]\ninterval = \"1h\"",
-        ),
-        &partners,
-    ))
-    .await;
+    let hub = TestHub::start_with(config_toml(&path, &quiet_provider(sb.addr()), &partners)).await;
     let get = || by_key("m");
     // A reader cannot move money.
     let mut reader = hub.client("p1").await;
@@ -258,11 +223,7 @@ async fn jwt_bearer_tokens_authenticate_partners_and_their_scopes_narrow_roles()
     std::fs::write(&jwks, issuer.jwks()).unwrap();
     let providers = format!(
         "{}\n[auth.jwt]\njwks_file = \"{}\"\nissuer = \"https://issuer.test\"\naudience = \"hub\"\n",
-        hmac_provider(
-            PROVIDER,
-            sb.addr(),
-            "[providers.sb.health]\ninterval = \"1h\""
-        ),
+        quiet_provider(sb.addr()),
         jwks.display()
     );
     let partners = format!(
@@ -358,11 +319,7 @@ async fn a_rollback_needs_the_original_provider_to_be_allowed_even_by_id() {
     use hub_proto::settlement::v1::rollback_request::Target;
     let sb = sandbox().await;
     let (_dir, path) = journal_path();
-    let provider = hmac_provider(
-        PROVIDER,
-        sb.addr(),
-        "[providers.sb.health]\ninterval = \"1h\"",
-    );
+    let provider = quiet_provider(sb.addr());
     let partners = |allowed: &str| {
         format!(
             "[partners.p1]\nproviders = [{allowed}]\n[partners.p2]\nproviders = [\"{PROVIDER}\"]\n"
@@ -433,16 +390,7 @@ async fn a_rollback_by_id_counts_against_the_partner_and_provider_rate_limit() {
     let partners = format!(
         "[partners.p1]\nproviders = [\"{PROVIDER}\"]\n[partners.p1.rate]\nper_provider_per_second = 1\nper_provider_burst = 2\n"
     );
-    let hub = TestHub::start_with(config_toml(
-        &path,
-        &hmac_provider(
-            PROVIDER,
-            sb.addr(),
-            "[providers.sb.health]\ninterval = \"1h\"",
-        ),
-        &partners,
-    ))
-    .await;
+    let hub = TestHub::start_with(config_toml(&path, &quiet_provider(sb.addr()), &partners)).await;
     let mut p1 = hub.client("p1").await;
     let a = debited(&mut p1, debit("rl-a", "acc-1", 100)).await;
     debited(&mut p1, debit("rl-b", "acc-1", 100)).await;

@@ -77,6 +77,16 @@ pub fn hmac_provider(name: &str, addr: SocketAddr, extra: &str) -> String {
     )
 }
 
+/// The test provider on `sandbox` without background health probes (their
+/// requests would show in the sandbox's counts).
+pub fn quiet_provider(sandbox: SocketAddr) -> String {
+    hmac_provider(
+        PROVIDER,
+        sandbox,
+        &format!("[providers.{PROVIDER}.health]\ninterval = \"1h\""),
+    )
+}
+
 /// A whole test configuration: `providers` (TOML entries), partners p1
 /// and p2 allowed on `allowed`, p3 on none.
 pub fn config_with(journal: &std::path::Path, providers: &str, allowed: &[&str]) -> Config {
