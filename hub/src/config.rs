@@ -272,11 +272,18 @@ impl ServerConfig {
                 ("cert_file", Some(&tls.cert_file)),
                 ("key_file", Some(&tls.key_file)),
                 ("client_ca_file", tls.client_ca_file.as_ref()),
+                ("client_crl_file", tls.client_crl_file.as_ref()),
             ];
             for (field, path) in files {
                 if path.is_some_and(|p| p.as_os_str().is_empty()) {
                     return Err((format!("server.tls.{field}"), "must name a file"));
                 }
+            }
+            if tls.client_crl_file.is_some() && tls.client_ca_file.is_none() {
+                return Err((
+                    "server.tls.client_crl_file".into(),
+                    "needs client_ca_file (revocation lists are of client certificates)",
+                ));
             }
             if tls.reload_interval.is_zero() {
                 return Err(("server.tls.reload_interval".into(), "must be positive"));
@@ -852,6 +859,10 @@ mod tests {
             (
                 "[server.tls]\ncert_file = \"\"\nkey_file = \"k\"",
                 "server.tls.cert_file",
+            ),
+            (
+                "[server.tls]\ncert_file = \"c\"\nkey_file = \"k\"\nclient_crl_file = \"crl.pem\"",
+                "server.tls.client_crl_file",
             ),
             (
                 "[server.tls]\ncert_file = \"c\"\nkey_file = \"k\"\nkey_password = \"x\"",

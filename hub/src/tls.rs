@@ -56,7 +56,7 @@ use http_body_util::BodyExt;
 use rustls::crypto::CryptoProvider;
 use rustls::server::WebPkiClientVerifier;
 use rustls_pki_types::pem::PemObject;
-use rustls_pki_types::{CertificateDer, PrivateKeyDer};
+use rustls_pki_types::{CertificateDer, CertificateRevocationListDer, PrivateKeyDer};
 use serde::{Deserialize, Serialize};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, ReadBuf};
 use tokio::net::{TcpListener, TcpStream};
@@ -78,6 +78,14 @@ pub struct TlsConfig {
     /// verify fails the handshake. Clients without one still connect.
     #[serde(default)]
     pub client_ca_file: Option<PathBuf>,
+    /// Certificate revocation lists (PEM `X509 CRL` blocks) of the client
+    /// CAs, re-read like the other files: a client certificate they revoke
+    /// fails the handshake. Needs `client_ca_file`. Once set, it must hold a
+    /// CRL from every CA that issues client certificates: a certificate
+    /// whose revocation status cannot be told is refused (fail closed).
+    /// Only the client's own certificate is checked, not intermediates.
+    #[serde(default)]
+    pub client_crl_file: Option<PathBuf>,
     /// How often the files are read to see whether they changed.
     #[serde(default = "default_reload_interval", with = "humantime_serde")]
     pub reload_interval: Duration,
@@ -322,6 +330,7 @@ struct Files {
     cert: Option<Vec<u8>>,
     key: Option<Vec<u8>>,
     client_ca: Option<Option<Vec<u8>>>,
+    client_crl: Option<Option<Vec<u8>>>,
 }
 
 impl Files {
@@ -333,6 +342,10 @@ impl Files {
                 .client_ca_file
                 .as_ref()
                 .map(|p| std::fs::read(p).ok()),
+            client_crl: config
+                .client_crl_file
+                .as_ref()
+                .map(|p| std::fs::read(p).ok()),
         }
     }
 }
@@ -340,6 +353,7 @@ impl Files {
 const CERT_FIELD: &str = "server.tls.cert_file";
 const KEY_FIELD: &str = "server.tls.key_file";
 const CA_FIELD: &str = "server.tls.client_ca_file";
+const CRL_FIELD: &str = "server.tls.client_crl_file";
 
 fn read(field: &'static str, path: &Path) -> Result<Vec<u8>, TlsError> {
     std::fs::read(path).map_err(|source| TlsError::Read {
@@ -371,6 +385,17 @@ fn certs(
     Ok(certs)
 }
 
+/// The CRLs of a PEM file (at least one).
+fn crls(path: &Path, pem: &[u8]) -> Result<Vec<CertificateRevocationListDer<'static>>, TlsError> {
+    let crls = CertificateRevocationListDer::pem_slice_iter(pem)
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| content(CRL_FIELD, path, e))?;
+    if crls.is_empty() {
+        return Err(content(CRL_FIELD, path, "no X509 CRL in the file"));
+    }
+    Ok(crls)
+}
+
 /// Builds the rustls configuration from the files' contents.
 fn build(config: &TlsConfig, files: &Files) -> Result<Arc<rustls::ServerConfig>, TlsError> {
     let cert_pem = match &files.cert {
@@ -400,10 +425,19 @@ fn build(config: &TlsConfig, files: &Files) -> Result<Arc<rustls::ServerConfig>,
             for ca in certs(CA_FIELD, path, &pem)? {
                 roots.add(ca).map_err(|e| content(CA_FIELD, path, e))?;
             }
-            let verifier = WebPkiClientVerifier::builder_with_provider(Arc::new(roots), provider)
-                .allow_unauthenticated()
-                .build()
-                .map_err(|e| content(CA_FIELD, path, e))?;
+            let mut verifier =
+                WebPkiClientVerifier::builder_with_provider(Arc::new(roots), provider)
+                    .allow_unauthenticated();
+            if let Some(crl_path) = &config.client_crl_file {
+                let pem = match &files.client_crl {
+                    Some(Some(b)) => b.clone(),
+                    _ => read(CRL_FIELD, crl_path)?,
+                };
+                verifier = verifier
+                    .with_crls(crls(crl_path, &pem)?)
+                    .only_check_end_entity_revocation();
+            }
+            let verifier = verifier.build().map_err(|e| content(CA_FIELD, path, e))?;
             builder.with_client_cert_verifier(verifier)
         }
     };
@@ -958,6 +992,7 @@ mod tests {
             cert_file: dir.join("cert.pem"),
             key_file: dir.join("key.pem"),
             client_ca_file: client_ca.then(|| dir.join("ca.pem")),
+            client_crl_file: None,
             reload_interval: Duration::from_millis(10),
         }
     }

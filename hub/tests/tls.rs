@@ -95,6 +95,39 @@ impl Ca {
         self.sign(client_names(name), name)
     }
 
+    /// A client certificate for partner `name` with serial number `serial`
+    /// (what a revocation list names).
+    fn client_numbered(&self, name: &str, serial: u64) -> Leaf {
+        self.sign_with(client_names(name), name, |params| {
+            params.serial_number = Some(rcgen::SerialNumber::from(serial));
+        })
+    }
+
+    /// This CA's revocation list (PEM), revoking the `serials`.
+    fn crl(&self, number: u64, serials: &[u64]) -> String {
+        let revoked = serials
+            .iter()
+            .map(|&serial| rcgen::RevokedCertParams {
+                serial_number: rcgen::SerialNumber::from(serial),
+                revocation_time: rcgen::date_time_ymd(2024, 1, 1),
+                reason_code: Some(rcgen::RevocationReason::KeyCompromise),
+                invalidity_date: None,
+            })
+            .collect();
+        rcgen::CertificateRevocationListParams {
+            this_update: rcgen::date_time_ymd(2024, 1, 1),
+            next_update: rcgen::date_time_ymd(2099, 1, 1),
+            crl_number: rcgen::SerialNumber::from(number),
+            issuing_distribution_point: None,
+            revoked_certs: revoked,
+            key_identifier_method: rcgen::KeyIdMethod::Sha256,
+        }
+        .signed_by(&self.issuer)
+        .unwrap()
+        .pem()
+        .unwrap()
+    }
+
     /// A client certificate for partner `name` that expired in 2021.
     fn expired_client(&self, name: &str) -> Leaf {
         self.sign_with(client_names(name), name, |params| {
@@ -129,6 +162,7 @@ fn tls_config(dir: &Path, client_ca: Option<&Ca>) -> TlsConfig {
         cert_file: dir.join("cert.pem"),
         key_file: dir.join("key.pem"),
         client_ca_file,
+        client_crl_file: None,
         reload_interval: Duration::from_millis(100),
     }
 }
@@ -1214,10 +1248,11 @@ async fn an_expired_client_certificate_is_refused_at_the_handshake_and_moves_not
     hub.stop().await;
 }
 
-/// The hub has no CRL or OCSP checking: a client certificate is revoked by
-/// removing its name from the partner's `certificate_names` (a reload).
-/// From then on the certificate authenticates no one, on connections made
-/// before the reload as well as after.
+/// Besides a revocation list (`client_crl_file`, which only new handshakes
+/// see), a client certificate is revoked by removing its name from the
+/// partner's `certificate_names` (a reload). From then on the certificate
+/// authenticates no one, on connections made before the reload as well as
+/// after.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_client_certificate_removed_from_its_partner_by_a_reload_is_refused() {
     let sb = sandbox().await;
@@ -1272,4 +1307,83 @@ async fn a_client_certificate_removed_from_its_partner_by_a_reload_is_refused() 
         .await
         .unwrap();
     hub.stop().await;
+}
+
+/// `client_crl_file`: a certificate the CA's list revokes fails the
+/// handshake and moves nothing, another of the same CA still connects; a
+/// re-issued list revoking that one too is used without a restart; a file
+/// with no list in it stops start-up naming the field.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_client_certificate_on_the_revocation_list_is_refused_at_the_handshake() {
+    let sb = sandbox().await;
+    let (dir, path) = journal_path();
+    let server_ca = Ca::new("server ca");
+    let client_ca = Ca::new("partner ca");
+    install(dir.path(), &server_ca.server());
+    let crl_file = dir.path().join("client-crl.pem");
+    std::fs::write(&crl_file, client_ca.crl(1, &[1001])).unwrap();
+    let mut config = mtls_config(path.clone(), sb.addr(), dir.path(), &client_ca);
+    config.server.tls.as_mut().unwrap().client_crl_file = Some(crl_file.clone());
+    let hub = TestHub::start_with(config.clone()).await;
+    let (revoked, kept) = (
+        client_ca.client_numbered("p1", 1001),
+        client_ca.client_numbered("p1", 1002),
+    );
+
+    let mut raw = raw_tls(hub.addr, &server_ca, Some(&revoked)).await.unwrap();
+    let err = raw.read(&mut [0u8; 64]).await.unwrap_err();
+    assert!(err.to_string().contains("CertificateRevoked"), "{err}");
+    if let Ok(channel) = tls_channel(hub.addr, &server_ca, Some(&revoked)).await {
+        let err = without_credentials(channel)
+            .debit(debit("revoked-1", "acc-1", 1_000))
+            .await
+            .unwrap_err();
+        assert_ne!(err.code(), Code::Ok, "{err:?}");
+    }
+    assert_eq!(sb.money_requests(), 0);
+    assert!(hub.journal.scan(0, 10).await.unwrap().is_empty());
+
+    let channel = tls_channel(hub.addr, &server_ca, Some(&kept))
+        .await
+        .unwrap();
+    without_credentials(channel)
+        .debit(debit("kept-1", "acc-1", 1_000))
+        .await
+        .unwrap();
+    assert_eq!(sb.balance("acc-1"), Some(99_000));
+
+    // The CA revokes the other one too: new handshakes refuse it once the
+    // file has been read again.
+    std::fs::write(&crl_file, client_ca.crl(2, &[1001, 1002])).unwrap();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        // An accepted handshake leaves the server waiting for the HTTP/2
+        // preface: no answer within a moment means "not refused yet".
+        let mut raw = raw_tls(hub.addr, &server_ca, Some(&kept)).await.unwrap();
+        let read = tokio::time::timeout(Duration::from_millis(300), raw.read(&mut [0u8; 64])).await;
+        match read {
+            Ok(Err(e)) if e.to_string().contains("CertificateRevoked") => break,
+            other => assert!(
+                Instant::now() < deadline,
+                "the new list was never used: {other:?}"
+            ),
+        }
+    }
+    hub.stop().await;
+
+    // A file without a revocation list: start-up names the field.
+    std::fs::write(&crl_file, &client_ca.pem).unwrap();
+    let journal = Arc::new(hub::journal::SqliteJournal::open(&path).unwrap());
+    let err = hub::server::Hub::with_journal(
+        &config,
+        journal,
+        Arc::new(hub::engine::SystemClock),
+        Arc::new(hub::resilience::SeededJitter::new(1)),
+    )
+    .err()
+    .expect("no revocation list in the file");
+    assert!(
+        err.to_string().contains("server.tls.client_crl_file"),
+        "{err}"
+    );
 }
