@@ -489,6 +489,10 @@ impl Engine {
     ) -> Result<Answer, HubError> {
         self.check_open()?;
         self.check_rollback_recovered(partner, &call.target).await?;
+        // As for a transfer: already due, nothing is journaled or sent.
+        if Instant::now() >= answer_by {
+            return Err(HubError::DeadlineExceeded);
+        }
         let id = TransactionId::derive(partner, &call.key);
         let intent = RollbackIntent {
             partner: partner.clone(),

@@ -537,6 +537,33 @@ async fn a_deadline_too_short_to_start_an_attempt_sends_and_journals_nothing() {
     let tx = debited(&mut c, debit("short", "acc-1", 10)).await;
     assert_eq!(state(&tx), pb::TransactionState::Settled);
     assert_eq!(sb.balance("acc-1"), Some(99_990));
+
+    // A rollback due on arrival is refused the same way and reverses
+    // nothing; with time to run, the same key rolls the debit back.
+    let rollback = || pb::RollbackRequest {
+        idempotency_key: "short-rb".into(),
+        target: Some(pb::rollback_request::Target::TransactionId(
+            tx.transaction_id.clone(),
+        )),
+        provider: String::new(),
+    };
+    let mut req = tonic::Request::new(rollback());
+    req.set_timeout(Duration::from_millis(150));
+    let err = c.rollback(req).await.unwrap_err();
+    assert_eq!(err.code(), Code::DeadlineExceeded, "{err:?}");
+    // Nothing goes on behind the answer either (a rollback run detached
+    // past its deadline would be journaled by now).
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(sb.money_requests(), 1);
+    assert_eq!(sb.balance("acc-1"), Some(99_990));
+    let lookup = c.get_transaction(by_key("short-rb")).await.unwrap_err();
+    assert_eq!(lookup.code(), Code::NotFound, "{lookup:?}");
+    let rolled = c.rollback(rollback()).await.unwrap().into_inner();
+    assert_eq!(
+        state(&rolled.transaction.unwrap()),
+        pb::TransactionState::RolledBack
+    );
+    assert_eq!(sb.balance("acc-1"), Some(100_000));
     hub.stop().await;
 }
 
