@@ -60,6 +60,7 @@
 mod control;
 mod faults;
 mod handler;
+pub mod process;
 mod seed;
 mod server;
 mod stats;

@@ -3,6 +3,7 @@
 //! here, apart from the crate's own.
 
 mod amounts;
+mod binary;
 mod common;
 mod concurrency;
 mod control;

@@ -2,6 +2,7 @@
 //! ephemeral ports, with a tiny hand-written HTTP/1.1 client that signs as
 //! the operator.
 
+mod binary;
 mod common;
 mod concurrency;
 mod control;
