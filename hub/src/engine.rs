@@ -188,6 +188,9 @@ pub struct Reversal {
     pub key: IdempotencyKey,
     /// The debit to reverse.
     pub target: RollbackTarget,
+    /// Where the rollback goes ([`Engine::rollback_provider`]); refused
+    /// while that provider is being recovered.
+    pub provider: Option<ProviderId>,
 }
 
 /// The answer to a money call.
@@ -355,36 +358,20 @@ impl Engine {
         Ok(())
     }
 
-    /// Refuses a rollback whose debit belongs to a provider still being
-    /// recovered, before anything is journaled: the debit may be one of the
-    /// transactions being resumed. The provider is the debit's, or the one
-    /// named for a key the hub has not seen (its tombstone).
-    async fn check_rollback_recovered(
+    /// Where a rollback of `target` goes: the original's provider, or,
+    /// for a debit the hub has not seen, the one the partner named (the
+    /// tombstone is kept there). `None`: nothing at any provider to reverse.
+    pub async fn rollback_provider(
         &self,
         partner: &PartnerId,
         target: &RollbackTarget,
-    ) -> Result<(), HubError> {
-        // Only after a start with unfinished work: spare every other
-        // rollback the lookup.
-        let any = self
-            .inner
-            .recovering
-            .lock()
-            .map(|r| !r.is_empty())
-            .unwrap_or(false);
-        if !any {
-            return Ok(());
-        }
+    ) -> Result<Option<ProviderId>, HubError> {
         let (lookup, named) = match target {
             RollbackTarget::Id(id) => (Lookup::Id(id.clone()), None),
             RollbackTarget::Key(key, provider) => (Lookup::Key(key.clone()), provider.as_ref()),
         };
-        let debit = self.inner.journal.get(partner, &lookup).await?;
-        match debit.as_ref().map(|d| &d.provider).or(named) {
-            Some(provider) => self.check_recovered(provider),
-            // Nothing to roll back at any provider: the journal answers.
-            None => Ok(()),
-        }
+        let original = self.inner.journal.get(partner, &lookup).await?;
+        Ok(original.map(|tx| tx.provider).or_else(|| named.cloned()))
     }
 
     /// The journal.
@@ -488,7 +475,10 @@ impl Engine {
         answer_by: Instant,
     ) -> Result<Answer, HubError> {
         self.check_open()?;
-        self.check_rollback_recovered(partner, &call.target).await?;
+        // The original may be one of the transactions being resumed.
+        if let Some(provider) = &call.provider {
+            self.check_recovered(provider)?;
+        }
         // As for a transfer: already due, nothing is journaled or sent.
         if Instant::now() >= answer_by {
             return Err(HubError::DeadlineExceeded);

@@ -508,24 +508,17 @@ impl SettlementService for Settlement {
         // a debit the hub has not seen (it is then tombstoned). An original
         // journaled after this lookup came from a call of the same partner
         // that passed the same check an instant before.
-        let original = match &target {
-            RollbackTarget::Id(id) => Lookup::Id(id.clone()),
-            RollbackTarget::Key(k, _) => Lookup::Key(k.clone()),
-        };
-        let found = self
-            .engine
-            .journal()
-            .get(&partner.id, &original)
-            .await
-            .map_err(HubError::from)?;
-        if let Some(p) = found.as_ref().map(|tx| &tx.provider).or(provider.as_ref()) {
+        let to = self.engine.rollback_provider(&partner.id, &target).await?;
+        if let Some(p) = &to {
             crate::telemetry::set_provider(&req, p);
             partner.may_use(p)?;
         }
-        let a = self
-            .engine
-            .rollback(&partner.id, Reversal { key, target }, answer_by)
-            .await?;
+        let call = Reversal {
+            key,
+            target,
+            provider: to,
+        };
+        let a = self.engine.rollback(&partner.id, call, answer_by).await?;
         Ok(Response::new(pb::RollbackResponse {
             transaction: Some(transaction(&a.tx, a.replay)),
         }))
