@@ -8,16 +8,32 @@ use hub::journal::Journal;
 use hub_proto::settlement::v1 as pb;
 use tonic::Code;
 
+/// A hub over a fresh journal, its provider a sandbox without health
+/// probes, with `partners` (TOML) as given; the directory holds the journal.
+async fn quiet_hub(partners: &str) -> (sandbox_json_hmac::Sandbox, tempfile::TempDir, TestHub) {
+    let sb = sandbox().await;
+    let (dir, path) = journal_path();
+    let hub = TestHub::start_with(config_toml(&path, &quiet_provider(sb.addr()), partners)).await;
+    (sb, dir, hub)
+}
+
+/// What the journal holds for `partner` (the first ten rows).
+async fn journaled(hub: &TestHub, partner: &str) -> Vec<hub::domain::TxRecord> {
+    let partner = hub::domain::PartnerId::parse(partner).unwrap();
+    hub.journal
+        .list(&partner, &Default::default(), 0, 10)
+        .await
+        .unwrap()
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn rate_limits_refuse_with_retry_info_and_quota_failure_before_anything_moves() {
     use tonic_types::StatusExt;
-    let sb = sandbox().await;
-    let (_dir, path) = journal_path();
-    let partners = format!(
+    let (sb, _dir, hub) = quiet_hub(&format!(
         "[partners.p1]\nproviders = [\"{PROVIDER}\"]\n[partners.p1.rate]\nper_provider_per_second = 1\nper_provider_burst = 2\n\
          [partners.p2]\nproviders = [\"{PROVIDER}\"]\n[partners.p2.rate]\nper_second = 1\nburst = 1\n"
-    );
-    let hub = TestHub::start_with(config_toml(&path, &quiet_provider(sb.addr()), &partners)).await;
+    ))
+    .await;
 
     // p1: two debits pass its provider burst; the third is refused.
     let mut p1 = hub.client("p1").await;
@@ -34,12 +50,7 @@ async fn rate_limits_refuse_with_retry_info_and_quota_failure_before_anything_mo
     let quota = err.get_details_quota_failure().expect("QuotaFailure");
     assert_eq!(quota.violations[0].subject, "partner:p1/provider:sb");
     assert_eq!(sb.money_requests(), 2);
-    let p1_id = hub::domain::PartnerId::parse("p1").unwrap();
-    let rows = hub
-        .journal
-        .list(&p1_id, &Default::default(), 0, 10)
-        .await
-        .unwrap();
+    let rows = journaled(&hub, "p1").await;
     assert_eq!(rows.len(), 2, "the refused call was not journaled");
     // Reads do not count against the provider limit.
     p1.get_transaction(by_key("a")).await.unwrap();
@@ -59,13 +70,10 @@ async fn rate_limits_refuse_with_retry_info_and_quota_failure_before_anything_mo
 /// its limiter: it must not hand the partner a fresh burst.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_reload_does_not_refill_a_partners_burst() {
-    let sb = sandbox().await;
-    let (_dir, path) = journal_path();
-    let partners = format!(
+    let (_sb, _dir, hub) = quiet_hub(&format!(
         "[partners.p1]\nproviders = [\"{PROVIDER}\"]\n[partners.p1.rate]\nper_second = 1\nburst = 5\n"
-    );
-    let config = config_toml(&path, &quiet_provider(sb.addr()), &partners);
-    let hub = TestHub::start_with(config.clone()).await;
+    ))
+    .await;
     let mut p1 = hub.client("p1").await;
     let balance = || pb::GetBalanceRequest {
         provider: PROVIDER.into(),
@@ -80,7 +88,7 @@ async fn a_reload_does_not_refill_a_partners_burst() {
         p1.get_balance(balance()).await.unwrap_err().code(),
         Code::ResourceExhausted
     );
-    hub.reloader.apply(config).await.unwrap();
+    hub.reloader.apply(hub.config.clone()).await.unwrap();
     let mut passed = 0u64;
     for _ in 0..5 {
         passed += u64::from(p1.get_balance(balance()).await.is_ok());
@@ -98,12 +106,10 @@ async fn a_reload_does_not_refill_a_partners_burst() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn amount_limits_per_transaction_and_per_day_refuse_with_a_clear_reason() {
     use tonic_types::StatusExt;
-    let sb = sandbox().await;
-    let (_dir, path) = journal_path();
-    let partners = format!(
+    let (sb, _dir, hub) = quiet_hub(&format!(
         "[partners.p1]\nproviders = [\"{PROVIDER}\"]\n[partners.p1.amounts.EUR]\nper_transaction = 5000\nper_day = 8000\n"
-    );
-    let hub = TestHub::start_with(config_toml(&path, &quiet_provider(sb.addr()), &partners)).await;
+    ))
+    .await;
     let mut c = hub.client("p1").await;
     let err = c.debit(debit("big", "acc-1", 5_001)).await.unwrap_err();
     assert_eq!(err.code(), Code::FailedPrecondition);
@@ -119,25 +125,18 @@ async fn amount_limits_per_transaction_and_per_day_refuse_with_a_clear_reason() 
     c.debit(debit("d3", "acc-1", 1_000)).await.unwrap();
     assert_eq!(sb.money_requests(), 3);
     assert_eq!(sb.balance("acc-1"), Some(100_000 - 5_000 + 2_000 - 1_000));
-    let p1 = hub::domain::PartnerId::parse("p1").unwrap();
-    let rows = hub
-        .journal
-        .list(&p1, &Default::default(), 0, 10)
-        .await
-        .unwrap();
+    let rows = journaled(&hub, "p1").await;
     assert_eq!(rows.len(), 3, "refused calls were not journaled");
     hub.stop().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_rpc_requires_its_permission() {
-    let sb = sandbox().await;
-    let (_dir, path) = journal_path();
-    let partners = format!(
+    let (sb, _dir, hub) = quiet_hub(&format!(
         "[partners.p1]\nproviders = [\"{PROVIDER}\"]\npermissions = [\"read\"]\n\
          [partners.p2]\nproviders = [\"{PROVIDER}\"]\npermissions = [\"move\"]\n"
-    );
-    let hub = TestHub::start_with(config_toml(&path, &quiet_provider(sb.addr()), &partners)).await;
+    ))
+    .await;
     let get = || by_key("m");
     // A reader cannot move money.
     let mut reader = hub.client("p1").await;
@@ -317,18 +316,8 @@ fn rollback_of(
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_rollback_needs_the_original_provider_to_be_allowed_even_by_id() {
     use hub_proto::settlement::v1::rollback_request::Target;
-    let sb = sandbox().await;
-    let (_dir, path) = journal_path();
-    let provider = quiet_provider(sb.addr());
-    let partners = |allowed: &str| {
-        format!(
-            "[partners.p1]\nproviders = [{allowed}]\n[partners.p2]\nproviders = [\"{PROVIDER}\"]\n"
-        )
-    };
-    let hub = TestHub::start_with(config_toml(
-        &path,
-        &provider,
-        &partners(&format!("\"{PROVIDER}\"")),
+    let (sb, _dir, hub) = quiet_hub(&format!(
+        "[partners.p1]\nproviders = [\"{PROVIDER}\"]\n[partners.p2]\nproviders = [\"{PROVIDER}\"]\n"
     ))
     .await;
     let mut p1 = hub.client("p1").await;
@@ -337,10 +326,9 @@ async fn a_rollback_needs_the_original_provider_to_be_allowed_even_by_id() {
     assert_eq!(sb.money_requests(), 1);
 
     // The provider is taken away from p1.
-    hub.reloader
-        .apply(config_toml(&path, &provider, &partners("")))
-        .await
-        .unwrap();
+    let mut taken = hub.config.clone();
+    taken.partners.get_mut("p1").unwrap().providers.clear();
+    hub.reloader.apply(taken).await.unwrap();
     let targets = [
         Target::TransactionId(id.clone()),
         Target::OriginalIdempotencyKey("rb-orig".into()),
@@ -355,24 +343,12 @@ async fn a_rollback_needs_the_original_provider_to_be_allowed_even_by_id() {
     }
     assert_eq!(sb.money_requests(), 1, "no rollback reached the provider");
     assert_eq!(sb.balance("acc-1"), Some(100_000 - 400));
-    let p1_id = hub::domain::PartnerId::parse("p1").unwrap();
-    let rows = hub
-        .journal
-        .list(&p1_id, &Default::default(), 0, 10)
-        .await
-        .unwrap();
+    let rows = journaled(&hub, "p1").await;
     assert_eq!(rows.len(), 1, "no rollback was journaled");
     assert_eq!(rows[0].state, hub::domain::TxState::Settled);
 
     // Given back, the same rollback goes through.
-    hub.reloader
-        .apply(config_toml(
-            &path,
-            &provider,
-            &partners(&format!("\"{PROVIDER}\"")),
-        ))
-        .await
-        .unwrap();
+    hub.reloader.apply(hub.config.clone()).await.unwrap();
     p1.rollback(rollback_of("rb-0", Target::TransactionId(id)))
         .await
         .unwrap();
@@ -385,12 +361,10 @@ async fn a_rollback_needs_the_original_provider_to_be_allowed_even_by_id() {
 async fn a_rollback_by_id_counts_against_the_partner_and_provider_rate_limit() {
     use hub_proto::settlement::v1::rollback_request::Target;
     use tonic_types::StatusExt;
-    let sb = sandbox().await;
-    let (_dir, path) = journal_path();
-    let partners = format!(
+    let (sb, _dir, hub) = quiet_hub(&format!(
         "[partners.p1]\nproviders = [\"{PROVIDER}\"]\n[partners.p1.rate]\nper_provider_per_second = 1\nper_provider_burst = 2\n"
-    );
-    let hub = TestHub::start_with(config_toml(&path, &quiet_provider(sb.addr()), &partners)).await;
+    ))
+    .await;
     let mut p1 = hub.client("p1").await;
     let a = debited(&mut p1, debit("rl-a", "acc-1", 100)).await;
     debited(&mut p1, debit("rl-b", "acc-1", 100)).await;
@@ -410,12 +384,7 @@ async fn a_rollback_by_id_counts_against_the_partner_and_provider_rate_limit() {
         assert!(err.get_details_retry_info().is_some());
     }
     assert_eq!(sb.money_requests(), 2);
-    let p1_id = hub::domain::PartnerId::parse("p1").unwrap();
-    let rows = hub
-        .journal
-        .list(&p1_id, &Default::default(), 0, 10)
-        .await
-        .unwrap();
+    let rows = journaled(&hub, "p1").await;
     assert_eq!(rows.len(), 2, "the refused rollback was not journaled");
     hub.stop().await;
 }
