@@ -119,7 +119,7 @@ impl Engine {
                 .claim_work(now, lease_us(), config.concurrency, false)
                 .await
             {
-                Ok(items) => self.work_all(items).await,
+                Ok(items) => self.work_all(items, |_| {}).await,
                 Err(e) => tracing::error!(error = %e, "resolver cannot read its queue"),
             }
         }
@@ -146,28 +146,10 @@ impl Engine {
                 "resuming unfinished transactions"
             );
         }
-        let mut set = tokio::task::JoinSet::new();
-        let limit = self.resolver_config().concurrency.max(1);
-        let mut items = items.into_iter();
-        loop {
-            while set.len() < limit {
-                let Some(item) = items.next() else { break };
-                let engine = self.clone();
-                set.spawn(async move {
-                    let provider = item.provider.clone();
-                    engine.work(item).await;
-                    provider
-                });
-            }
-            let Some(joined) = set.join_next().await else {
-                break;
-            };
-            // A task that panicked tried its item too; the end of the pass
-            // opens its provider.
-            if let Ok(provider) = joined {
-                self.item_recovered(&mut left, provider);
-            }
-        }
+        // A task that panicked tried its item too: the end of the pass
+        // opens its provider.
+        self.work_all(items, |provider| self.item_recovered(&mut left, provider))
+            .await;
         // Whatever was marked (even without an item claimed here) is done.
         self.end_recovery();
         Ok(())
@@ -186,17 +168,30 @@ impl Engine {
         }
     }
 
-    async fn work_all(&self, items: Vec<WorkItem>) {
+    /// Works `items`, at most `concurrency` at once, telling `done` the
+    /// provider of each item worked.
+    async fn work_all(&self, items: Vec<WorkItem>, mut done: impl FnMut(ProviderId)) {
         let mut set = tokio::task::JoinSet::new();
         let limit = self.resolver_config().concurrency.max(1);
+        let mut finished = |joined: Option<Result<ProviderId, _>>| {
+            if let Some(Ok(provider)) = joined {
+                done(provider);
+            }
+        };
         for item in items {
             while set.len() >= limit {
-                let _ = set.join_next().await;
+                finished(set.join_next().await);
             }
             let engine = self.clone();
-            set.spawn(async move { engine.work(item).await });
+            set.spawn(async move {
+                let provider = item.provider.clone();
+                engine.work(item).await;
+                provider
+            });
         }
-        while set.join_next().await.is_some() {}
+        while !set.is_empty() {
+            finished(set.join_next().await);
+        }
     }
 
     /// One attempt at one item, and its bookkeeping.
