@@ -515,7 +515,7 @@ mod tests {
         AdminActionRecord, ApiKeyRecord, Begin, Change, Intent, Journal, JournalStats, ListFilter,
         Lookup, QueueStats, RollbackBegin, RollbackIntent, SqliteJournal,
     };
-    use crate::resilience::Jitter;
+    use crate::resilience::FixedJitter;
 
     const NOW: i64 = 1_700_000_000_000_000;
 
@@ -523,14 +523,6 @@ mod tests {
     impl Clock for FixedClock {
         fn now_us(&self) -> i64 {
             NOW
-        }
-    }
-
-    /// Always draws the same fraction.
-    struct Fixed(f64);
-    impl Jitter for Fixed {
-        fn fraction(&self) -> f64 {
-            self.0
         }
     }
 
@@ -549,7 +541,7 @@ mod tests {
             journal,
             std::collections::HashMap::new(),
             Arc::new(FixedClock),
-            Arc::new(Fixed(jitter)),
+            Arc::new(FixedJitter(jitter)),
             config(),
             16,
         )

@@ -140,6 +140,18 @@ pub trait Jitter: Send + Sync + 'static {
     fn fraction(&self) -> f64;
 }
 
+/// Jitter that always draws the same fraction (meant to be in `[0, 1)`), for
+/// tests and simulations that need to pin a decision (0: no wait; just
+/// under 1: the whole ceiling).
+#[derive(Clone, Copy, Debug)]
+pub struct FixedJitter(pub f64);
+
+impl Jitter for FixedJitter {
+    fn fraction(&self) -> f64 {
+        self.0
+    }
+}
+
 /// Jitter from a seeded generator: the same seed, the same decisions.
 pub struct SeededJitter(Mutex<rand::rngs::StdRng>);
 

@@ -165,17 +165,8 @@ mod tests {
     };
     use tower::ServiceExt;
 
-    use super::super::Operation;
+    use super::super::{FixedJitter, Operation};
     use super::*;
-
-    /// Jitter that always draws the same fraction.
-    struct Fixed(f64);
-
-    impl Jitter for Fixed {
-        fn fraction(&self) -> f64 {
-            self.0
-        }
-    }
 
     /// Just below 1: the top of full jitter's `[0, 1)`.
     const TOP: f64 = 1.0 - 1e-6;
@@ -194,7 +185,7 @@ mod tests {
             config.budget_min_per_second,
             config.budget_ratio,
         ));
-        RetryPolicy::new(config, budget, Arc::new(Fixed(jitter)))
+        RetryPolicy::new(config, budget, Arc::new(FixedJitter(jitter)))
     }
 
     fn close(a: Duration, b: Duration) -> bool {
