@@ -51,6 +51,31 @@ impl SandboxProcess {
         ))
     }
 
+    /// Runs `exe` as [`start`](Self::start) does with `args` and a
+    /// `--seed ACCOUNT:CURRENCY:BALANCE` for each of `seeds`, and seeds
+    /// `library` (an in-process sandbox of the same dialect) with the same
+    /// accounts through [`Sandbox::seed`](crate::Sandbox::seed), for a test
+    /// that the two then behave alike.
+    pub async fn start_beside<D: crate::Dialect>(
+        exe: &Path,
+        args: &[&str],
+        seeds: &[(&str, &str, i64)],
+        library: &crate::Sandbox<D>,
+    ) -> io::Result<SandboxProcess> {
+        let seeds: Vec<String> = seeds
+            .iter()
+            .map(|&(account, currency, balance)| {
+                library.seed(account, currency, balance);
+                format!("{account}:{currency}:{balance}")
+            })
+            .collect();
+        let mut all = args.to_vec();
+        for seed in &seeds {
+            all.extend(["--seed", seed]);
+        }
+        SandboxProcess::start(exe, &all).await
+    }
+
     /// Where it listens.
     pub fn addr(&self) -> SocketAddr {
         self.addr

@@ -12,24 +12,15 @@ use crate::common::{
 
 #[tokio::test]
 async fn the_binary_serves_its_seeds_and_control_surface_like_the_library() {
-    let binary = SandboxProcess::start(
+    let library = start_with_control().await;
+    let binary = SandboxProcess::start_beside(
         Path::new(env!("CARGO_BIN_EXE_sandbox-json-hmac")),
-        &[
-            "--secret",
-            SECRET,
-            "--operator",
-            OPERATOR,
-            "--seed",
-            "acc-7:EUR:12345",
-            "--seed",
-            "acc-8:JPY:500",
-        ],
+        &["--secret", SECRET, "--operator", OPERATOR],
+        &[("acc-7", "EUR", 12_345), ("acc-8", "JPY", 500)],
+        &library,
     )
     .await
     .unwrap();
-    let library = start_with_control().await;
-    library.seed("acc-7", "EUR", 12_345);
-    library.seed("acc-8", "JPY", 500);
 
     let (ledger, from_library) = binary.ledgers(&library).await.unwrap();
     assert_eq!(ledger, from_library);

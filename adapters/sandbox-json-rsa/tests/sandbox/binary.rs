@@ -12,15 +12,15 @@ use crate::common::{
 
 #[tokio::test]
 async fn the_binary_serves_its_seeds_and_control_surface_like_the_library() {
-    let binary = SandboxProcess::start(
+    let library = start_with_control().await;
+    let binary = SandboxProcess::start_beside(
         Path::new(env!("CARGO_BIN_EXE_sandbox-json-rsa")),
-        &["--seed", "acc-7:EUR:1234500", "--seed", "acc-8:JPY:500"],
+        &[],
+        &[("acc-7", "EUR", 1_234_500), ("acc-8", "JPY", 500)],
+        &library,
     )
     .await
     .unwrap();
-    let library = start_with_control().await;
-    library.seed("acc-7", "EUR", 1_234_500);
-    library.seed("acc-8", "JPY", 500);
     let (from_binary, from_library) = binary.ledgers(&library).await.unwrap();
     assert_eq!(from_binary, from_library);
 
