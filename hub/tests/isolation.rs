@@ -610,58 +610,6 @@ const PROVIDER_SECRET: &str = "prov-secret-5f0c2e9a71d84b36";
 /// The form-md5 provider's shared secret.
 const MD5_SECRET: &str = "md5-secret-0d6b1e7a93c24f58";
 
-/// An OAuth2 issuer signing ES256 tokens, with its JWKS.
-struct Issuer {
-    key: ring::signature::EcdsaKeyPair,
-    rng: ring::rand::SystemRandom,
-}
-
-impl Issuer {
-    fn new() -> Self {
-        use ring::signature::{ECDSA_P256_SHA256_FIXED_SIGNING, EcdsaKeyPair};
-        let rng = ring::rand::SystemRandom::new();
-        let pkcs8 = EcdsaKeyPair::generate_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, &rng).unwrap();
-        let key = EcdsaKeyPair::from_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, pkcs8.as_ref(), &rng)
-            .unwrap();
-        Self { key, rng }
-    }
-
-    fn b64(bytes: &[u8]) -> String {
-        use base64::Engine as _;
-        base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
-    }
-
-    fn jwks(&self) -> String {
-        use ring::signature::KeyPair as _;
-        let point = self.key.public_key().as_ref();
-        serde_json::json!({"keys": [{
-            "kty": "EC", "crv": "P-256", "kid": "k1", "use": "sig", "alg": "ES256",
-            "x": Self::b64(&point[1..33]), "y": Self::b64(&point[33..65]),
-        }]})
-        .to_string()
-    }
-
-    /// A token for `sub` with `scope`, valid for five minutes.
-    fn token(&self, sub: &str, scope: &str) -> String {
-        let now = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .unwrap()
-            .as_secs();
-        let header = serde_json::json!({"alg": "ES256", "typ": "JWT", "kid": "k1"});
-        let claims = serde_json::json!({
-            "iss": "https://issuer.test", "aud": "hub", "sub": sub, "scope": scope,
-            "iat": now, "nbf": now, "exp": now + 300,
-        });
-        let input = format!(
-            "{}.{}",
-            Self::b64(header.to_string().as_bytes()),
-            Self::b64(claims.to_string().as_bytes())
-        );
-        let sig = self.key.sign(&self.rng, input.as_bytes()).unwrap();
-        format!("{input}.{}", Self::b64(sig.as_ref()))
-    }
-}
-
 /// Runs a hub process at TRACE with a json-hmac and a form-md5 provider,
 /// a partner calling with an API key and with a JWT bearer token, and an
 /// operator calling admin.v1 with its key (which creates another API key);
@@ -700,7 +648,7 @@ async fn traced_run(json: bool) -> (String, Vec<(&'static str, String)>) {
     .await
     .unwrap();
     md5.seed("acc-1", "EUR", 100_000);
-    let issuer = Issuer::new();
+    let issuer = jwt::Issuer::new();
     let jwks_file = dir.path().join("jwks.json");
     std::fs::write(&jwks_file, issuer.jwks()).unwrap();
     std::fs::write(
@@ -785,7 +733,7 @@ async fn traced_run(json: bool) -> (String, Vec<(&'static str, String)>) {
     assert_eq!(state(&tx), pb::TransactionState::Settled);
 
     // The same partner with a bearer token: a debit and a read.
-    let token = issuer.token("client-1", "settlement:move settlement:read");
+    let token = issuer.token("client-1", "settlement:move settlement:read", 300);
     let channel = tonic::transport::Channel::from_shared(format!("http://{}", process.addr))
         .unwrap()
         .connect()
