@@ -455,10 +455,7 @@ impl Engine {
             reference: call.reference.clone(),
             fingerprint: crate::service::transfer_fingerprint(&call),
             now_us: self.now_us(),
-            daily_limit: call.daily_limit.map(|limit| crate::journal::DailyLimit {
-                limit,
-                since_us: crate::journal::day_of(self.now_us()),
-            }),
+            daily_limit: call.daily_limit,
         };
         let engine = self.clone();
         self.run_detached(partner, &id, answer_by, async move {
@@ -575,7 +572,7 @@ impl Engine {
     ) -> Result<Answer, HubError> {
         let daily = intent
             .daily_limit
-            .map(|d| (intent.amount.currency.code(), d.limit));
+            .map(|d| (intent.amount.currency.code(), d));
         let tx = match self.inner.journal.begin(intent).await? {
             Begin::Started(tx) => tx,
             Begin::Existing(tx) => return Ok(Answer { tx, replay: true }),

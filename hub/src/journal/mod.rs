@@ -44,19 +44,11 @@ pub struct Intent {
     pub fingerprint: Fingerprint,
     /// Now, in microseconds since the Unix epoch.
     pub now_us: i64,
-    /// The partner's daily limit for this currency, if any: the most its
-    /// debits and credits (not declined, failed or rolled back) may add up
-    /// to since `since_us`, this one included.
-    pub daily_limit: Option<DailyLimit>,
-}
-
-/// A cap on what a partner moves in one currency per day.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct DailyLimit {
-    /// Most minor units per day.
-    pub limit: i64,
-    /// Start of the current UTC day (µs): [`day_of`] now.
-    pub since_us: i64,
+    /// The partner's daily limit for this currency, if any, in minor
+    /// units: the most its debits and credits (not declined, failed or
+    /// rolled back) created in the UTC day of `now_us` may add up to, this
+    /// one included.
+    pub daily_limit: Option<i64>,
 }
 
 /// A UTC day in microseconds.

@@ -713,13 +713,13 @@ fn begin_tx(c: &Connection, intent: Intent) -> Result<(Begin, Vec<Change>), Jour
                 params![
                     intent.partner.as_str(),
                     intent.amount.currency.code(),
-                    day_of(limit.since_us)
+                    day_of(intent.now_us)
                 ],
                 |r| r.get(0),
             )
             .optional()?
             .unwrap_or(0);
-        if used.saturating_add(intent.amount.minor_units) > limit.limit {
+        if used.saturating_add(intent.amount.minor_units) > limit {
             return Ok((Begin::OverDailyLimit { used }, vec![]));
         }
     }

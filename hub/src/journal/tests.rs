@@ -1459,10 +1459,7 @@ async fn everything_survives_a_restart() {
 async fn the_daily_limit_is_enforced_atomically_and_resets_each_day() {
     let j = SqliteJournal::in_memory().unwrap();
     let limited = |k: &str, minor: i64, now_us: i64| Intent {
-        daily_limit: Some(crate::journal::DailyLimit {
-            limit: 1_000,
-            since_us: day_of(now_us),
-        }),
+        daily_limit: Some(1_000),
         ..transfer(P, k, TxKind::Debit, HMAC, minor, now_us)
     };
     let day = DAY_US * 20_000;
@@ -1611,10 +1608,7 @@ async fn daily_usage_follows_every_state_change() {
     assert_eq!(rebuilt, kept);
     // And the limit reads it.
     let limited = Intent {
-        daily_limit: Some(DailyLimit {
-            limit: 1_000,
-            since_us: day_of(T0),
-        }),
+        daily_limit: Some(1_000),
         ..debit(Q, "over", 201)
     };
     match j.begin(limited).await.unwrap() {
