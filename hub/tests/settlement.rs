@@ -284,19 +284,13 @@ async fn concurrent_identical_debits_reach_the_provider_once() {
     for _ in 0..50 {
         let mut c = hub.client_with(Some(key.clone())).await;
         calls.push(tokio::spawn(async move {
-            c.debit(debit("same", "acc-1", 300)).await
+            debited(&mut c, debit("same", "acc-1", 300)).await
         }));
     }
     let mut ids = HashSet::new();
     let mut fresh = 0;
     for call in calls {
-        let tx = call
-            .await
-            .unwrap()
-            .unwrap()
-            .into_inner()
-            .transaction
-            .unwrap();
+        let tx = call.await.unwrap();
         assert_eq!(state(&tx), pb::TransactionState::Settled);
         fresh += usize::from(!tx.replay);
         ids.insert(tx.transaction_id);
@@ -346,17 +340,11 @@ async fn concurrent_writes_are_group_committed() {
     for i in 0..200 {
         let mut c = hub.client_with(Some(key.clone())).await;
         calls.push(tokio::spawn(async move {
-            c.debit(debit(&format!("g-{i}"), "acc-1", 1)).await
+            debited(&mut c, debit(&format!("g-{i}"), "acc-1", 1)).await
         }));
     }
     for call in calls {
-        let tx = call
-            .await
-            .unwrap()
-            .unwrap()
-            .into_inner()
-            .transaction
-            .unwrap();
+        let tx = call.await.unwrap();
         assert_eq!(state(&tx), pb::TransactionState::Settled);
     }
     let after = hub.journal.stats();
