@@ -234,6 +234,17 @@ fn breaker_config() -> BreakerConfig {
     }
 }
 
+/// A breaker over `fake` labelled `test/primary`, its open periods
+/// jittered from `seed`.
+fn test_breaker(fake: &Fake, config: &BreakerConfig, seed: u64) -> Breaker<Fake> {
+    Breaker::new(
+        fake.clone(),
+        "test/primary".into(),
+        config,
+        Arc::new(SeededJitter::new(seed)),
+    )
+}
+
 fn unknown() -> Reply {
     Reply::Moved(Outcome::Unknown(AdapterError::HttpStatus { status: 500 }))
 }
@@ -252,18 +263,13 @@ async fn the_breaker_opens_fails_fast_and_lets_exactly_one_probe_through() {
     static FAIL: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(true);
     let mut fake = Fake::new(|_| {
         if FAIL.load(Ordering::SeqCst) {
-            Reply::Moved(Outcome::Unknown(AdapterError::HttpStatus { status: 500 }))
+            unknown()
         } else {
             settled()
         }
     });
     fake.delay = Duration::from_millis(30);
-    let breaker = Breaker::new(
-        fake.clone(),
-        "test/primary".into(),
-        &breaker_config(),
-        Arc::new(SeededJitter::new(9)),
-    );
+    let breaker = test_breaker(&fake, &breaker_config(), 9);
     for _ in 0..3 {
         breaker
             .clone()
@@ -311,25 +317,15 @@ async fn the_breaker_opens_fails_fast_and_lets_exactly_one_probe_through() {
 
 #[tokio::test(start_paused = true)]
 async fn an_operator_can_hold_a_breaker_open_or_closed_and_hand_it_back() {
-    let fake =
-        Fake::new(|_| Reply::Moved(Outcome::Unknown(AdapterError::HttpStatus { status: 500 })));
-    let breaker = Breaker::new(
-        fake.clone(),
-        "test/primary".into(),
-        &breaker_config(),
-        Arc::new(SeededJitter::new(9)),
-    );
+    let fake = Fake::new(|_| unknown());
+    let breaker = test_breaker(&fake, &breaker_config(), 9);
     let call = || breaker.clone().oneshot(transfer(Duration::from_secs(5)));
 
     // Held open: nothing reaches the provider although the policy is closed.
     breaker.force(Forced::Open);
     assert_eq!(breaker.state(), BreakerState::Open);
     assert_eq!(breaker.policy_state(), BreakerState::Closed);
-    let err = call().await.unwrap_err();
-    assert!(matches!(
-        err.downcast_ref::<CallError>(),
-        Some(CallError::CircuitOpen { .. })
-    ));
+    assert!(circuit_open(&call().await.unwrap_err()).is_some());
     assert_eq!(fake.calls(), 0);
 
     // Held closed: calls go through even once the policy has opened.
@@ -356,12 +352,7 @@ async fn declines_count_as_successes_for_the_breaker() {
             adapter_api::DeclineReason::InsufficientFunds,
         ))
     });
-    let breaker = Breaker::new(
-        fake.clone(),
-        "test/primary".into(),
-        &breaker_config(),
-        Arc::new(SeededJitter::new(9)),
-    );
+    let breaker = test_breaker(&fake, &breaker_config(), 9);
     for _ in 0..10 {
         breaker
             .clone()
@@ -433,8 +424,7 @@ async fn failover_only_after_nothing_happened_or_while_the_primary_is_sick() {
     assert_eq!((pf.calls(), bf.calls()), (1, 1));
 
     // Primary may have acted: never sent again elsewhere.
-    let (p, pf) =
-        endpoint(|_| Reply::Moved(Outcome::Unknown(AdapterError::HttpStatus { status: 500 })));
+    let (p, pf) = endpoint(|_| unknown());
     let (b, bf) = endpoint(|_| settled());
     let reply = Failover::new(p, Some(b))
         .oneshot(transfer(Duration::from_secs(5)))
@@ -461,12 +451,7 @@ async fn failover_only_after_nothing_happened_or_while_the_primary_is_sick() {
 #[tokio::test(start_paused = true)]
 async fn not_processed_counts_as_a_breaker_failure() {
     let fake = Fake::new(|_| Reply::Moved(Outcome::NotProcessed(refused())));
-    let breaker = Breaker::new(
-        fake.clone(),
-        "test/primary".into(),
-        &breaker_config(),
-        Arc::new(SeededJitter::new(9)),
-    );
+    let breaker = test_breaker(&fake, &breaker_config(), 9);
     let call = || breaker.clone().oneshot(transfer(Duration::from_secs(5)));
     for _ in 0..2 {
         call().await.unwrap();
@@ -512,12 +497,7 @@ fn a_low_success_rate_over_the_window_opens_the_breaker_with_enough_calls() {
     let config = rate_config(6);
     frozen(|rt, clock| {
         let fake = Fake::new(every_other_fails);
-        let breaker = Breaker::new(
-            fake.clone(),
-            "test/primary".into(),
-            &config,
-            Arc::new(SeededJitter::new(4)),
-        );
+        let breaker = test_breaker(&fake, &config, 4);
         let call = || rt.block_on(breaker.clone().oneshot(transfer(Duration::from_secs(5))));
         // failsafe judges a rate only once a whole window has passed.
         clock.advance(config.window);
@@ -539,12 +519,7 @@ fn a_low_success_rate_with_fewer_calls_than_the_minimum_does_not_open_it() {
     let config = rate_config(20);
     frozen(|rt, clock| {
         let fake = Fake::new(every_other_fails);
-        let breaker = Breaker::new(
-            fake.clone(),
-            "test/primary".into(),
-            &config,
-            Arc::new(SeededJitter::new(4)),
-        );
+        let breaker = test_breaker(&fake, &config, 4);
         clock.advance(config.window);
         for _ in 0..12 {
             rt.block_on(breaker.clone().oneshot(transfer(Duration::from_secs(5))))
@@ -567,12 +542,7 @@ fn retry_info_is_the_time_left_open_even_when_both_policies_trip_at_once() {
     };
     frozen(|rt, clock| {
         let fake = Fake::new(|_| unknown());
-        let breaker = Breaker::new(
-            fake.clone(),
-            "test/primary".into(),
-            &config,
-            Arc::new(SeededJitter::new(5)),
-        );
+        let breaker = test_breaker(&fake, &config, 5);
         let call = || rt.block_on(breaker.clone().oneshot(transfer(Duration::from_secs(5))));
         clock.advance(config.window);
         // The third failure is both the third in a row and the third call
@@ -620,12 +590,7 @@ async fn half_open_admits_exactly_one_probe_among_callers_on_many_threads() {
         open_max: Duration::from_millis(2),
         ..breaker_config()
     };
-    let breaker = Breaker::new(
-        fake.clone(),
-        "test/primary".into(),
-        &config,
-        Arc::new(SeededJitter::new(6)),
-    );
+    let breaker = test_breaker(&fake, &config, 6);
     breaker
         .clone()
         .oneshot(transfer(Duration::from_secs(5)))
