@@ -21,11 +21,23 @@ async fn audit_hmac(
     journal: &dyn Journal,
     sb: &sandbox_json_hmac::Sandbox,
 ) -> hub::audit::AuditReport {
+    audit_books(
+        journal,
+        [(PROVIDER, hub::audit::from_json_hmac(&sb.ledger()))],
+    )
+    .await
+}
+
+/// Audits the journal against each named provider's books.
+async fn audit_books<const N: usize>(
+    journal: &dyn Journal,
+    books: [(&str, Vec<hub::audit::ProviderEntry>); N],
+) -> hub::audit::AuditReport {
     let txs = hub::audit::read_journal(journal).await.unwrap();
-    let ledgers = std::collections::BTreeMap::from([(
-        hub::domain::ProviderId::parse(PROVIDER).unwrap(),
-        hub::audit::from_json_hmac(&sb.ledger()),
-    )]);
+    let ledgers = books
+        .into_iter()
+        .map(|(provider, entries)| (hub::domain::ProviderId::parse(provider).unwrap(), entries))
+        .collect();
     hub::audit::audit(&txs, &ledgers)
 }
 
@@ -146,14 +158,11 @@ async fn a_lost_json_rsa_bet_reply_is_resolved_by_lookup_and_audits_clean() {
     );
     assert!(hub.journal.list_work(None).await.unwrap().is_empty());
 
-    let txs = hub::audit::read_journal(hub.journal.as_ref())
-        .await
-        .unwrap();
-    let ledgers = std::collections::BTreeMap::from([(
-        hub::domain::ProviderId::parse("rsa").unwrap(),
-        hub::audit::from_json_rsa(&rsa.ledger()),
-    )]);
-    let report = hub::audit::audit(&txs, &ledgers);
+    let report = audit_books(
+        hub.journal.as_ref(),
+        [("rsa", hub::audit::from_json_rsa(&rsa.ledger()))],
+    )
+    .await;
     assert!(report.is_clean(), "{report}");
     assert_eq!(report.checked, 1);
     hub.stop().await;
@@ -354,20 +363,14 @@ async fn a_provider_with_work_left_at_start_takes_no_money_call_until_it_is_resu
     assert_eq!(state(&done), pb::TransactionState::RolledBack);
     assert_eq!(slow.balance("acc-1"), Some(100_000));
     assert_eq!(other.balance("acc-1"), Some(100_000));
-    let txs = hub::audit::read_journal(hub.journal.as_ref())
-        .await
-        .unwrap();
-    let ledgers = std::collections::BTreeMap::from([
-        (
-            hub::domain::ProviderId::parse(PROVIDER).unwrap(),
-            hub::audit::from_json_hmac(&slow.ledger()),
-        ),
-        (
-            hub::domain::ProviderId::parse("other").unwrap(),
-            hub::audit::from_json_hmac(&other.ledger()),
-        ),
-    ]);
-    let report = hub::audit::audit(&txs, &ledgers);
+    let report = audit_books(
+        hub.journal.as_ref(),
+        [
+            (PROVIDER, hub::audit::from_json_hmac(&slow.ledger())),
+            ("other", hub::audit::from_json_hmac(&other.ledger())),
+        ],
+    )
+    .await;
     assert!(report.is_clean(), "{report}");
     hub.stop().await;
 }
@@ -435,14 +438,11 @@ async fn without_a_status_query_a_lost_debit_is_compensated_and_a_lost_credit_se
     let done = wait_final(&mut c, "lost-win").await;
     assert_eq!(state(&done), pb::TransactionState::Settled);
     assert_eq!(md5.balance("acc-1"), Some(101_000), "credited exactly once");
-    let txs = hub::audit::read_journal(hub.journal.as_ref())
-        .await
-        .unwrap();
-    let ledgers = std::collections::BTreeMap::from([(
-        hub::domain::ProviderId::parse("md5").unwrap(),
-        hub::audit::from_form_md5(&md5.ledger()),
-    )]);
-    let report = hub::audit::audit(&txs, &ledgers);
+    let report = audit_books(
+        hub.journal.as_ref(),
+        [("md5", hub::audit::from_form_md5(&md5.ledger()))],
+    )
+    .await;
     assert!(report.is_clean(), "{report}");
     hub.stop().await;
 }
