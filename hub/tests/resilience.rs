@@ -110,6 +110,19 @@ async fn metric(hub: &TestHub, name: &str, labels: &[(&str, &str)]) -> Option<f6
     })
 }
 
+/// A hub in front of `sb` as provider `sb` (`extra`: more of its entry),
+/// with its journal in a fresh directory that lives as long as the guard.
+async fn hub_over(sb: &Sandbox, extra: &str) -> (tempfile::TempDir, TestHub) {
+    let (dir, path) = journal_path();
+    let hub = TestHub::start_with(config_with(
+        &path,
+        &hmac_provider(PROVIDER, sb.addr(), extra),
+        &[PROVIDER],
+    ))
+    .await;
+    (dir, hub)
+}
+
 fn balance_of(provider: &str, account: &str) -> pb::GetBalanceRequest {
     pb::GetBalanceRequest {
         provider: provider.into(),
@@ -124,16 +137,10 @@ async fn a_failing_provider_trips_the_breaker_which_probes_once_and_closes() {
     // Every request fails: the debit (503 after sending: unknown outcome)
     // and the status query the hub sends right after it.
     sb.set_fault(Fault::new(FaultKind::ErrorRate(1.0)));
-    let (_dir, path) = journal_path();
     let extra = format!(
         "[providers.sb.breaker]\nconsecutive_failures = 4\nopen_base = \"2s\"\nopen_max = \"2s\"\n[providers.sb.retry]\nmax_attempts = 1\n{QUIET_HEALTH}\n{QUIET_RESOLVER}"
     );
-    let hub = TestHub::start_with(config_with(
-        &path,
-        &hmac_provider(PROVIDER, sb.addr(), &extra),
-        &[PROVIDER],
-    ))
-    .await;
+    let (_dir, hub) = hub_over(&sb, &extra).await;
     let key = hub.key("p1").await;
     let mut c = hub.client_with(Some(key.clone())).await;
 
@@ -203,13 +210,7 @@ async fn a_failing_provider_trips_the_breaker_which_probes_once_and_closes() {
 async fn a_slow_provider_gets_the_partner_a_pending_answer_before_the_deadline() {
     let sb = sandbox().await;
     sb.set_fault(Fault::new(FaultKind::Latency(Duration::from_millis(1_500))).on_path("/v1/debit"));
-    let (_dir, path) = journal_path();
-    let hub = TestHub::start_with(config_with(
-        &path,
-        &hmac_provider(PROVIDER, sb.addr(), QUIET_HEALTH),
-        &[PROVIDER],
-    ))
-    .await;
+    let (_dir, hub) = hub_over(&sb, QUIET_HEALTH).await;
     let mut c = hub.client("p1").await;
     let mut req = tonic::Request::new(debit("slow", "acc-1", 100));
     req.set_timeout(Duration::from_millis(300));
@@ -470,13 +471,7 @@ async fn traffic_fails_over_to_the_backup_and_returns_moving_money_once() {
 async fn a_slow_balance_query_answers_deadline_exceeded_before_the_deadline() {
     let sb = sandbox().await;
     sb.set_fault(Fault::new(FaultKind::Latency(Duration::from_secs(2))).on_path("/v1/balance"));
-    let (_dir, path) = journal_path();
-    let hub = TestHub::start_with(config_with(
-        &path,
-        &hmac_provider(PROVIDER, sb.addr(), QUIET_HEALTH),
-        &[PROVIDER],
-    ))
-    .await;
+    let (_dir, hub) = hub_over(&sb, QUIET_HEALTH).await;
     let mut c = hub.client("p1").await;
     let mut req = tonic::Request::new(balance_of(PROVIDER, "acc-1"));
     req.set_timeout(Duration::from_millis(500));
@@ -570,15 +565,9 @@ async fn a_deadline_too_short_to_start_an_attempt_sends_and_journals_nothing() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn health_probes_alone_take_a_failing_provider_out_of_service_and_back() {
     let sb = sandbox().await;
-    let (_dir, path) = journal_path();
     // One endpoint, no backup; probes every 100 ms.
     let extra = "[providers.sb.health]\ninterval = \"100ms\"\ntimeout = \"200ms\"\nunhealthy_after = 2\nhealthy_after = 2";
-    let hub = TestHub::start_with(config_with(
-        &path,
-        &hmac_provider(PROVIDER, sb.addr(), extra),
-        &[PROVIDER],
-    ))
-    .await;
+    let (_dir, hub) = hub_over(&sb, extra).await;
     wait_status(&hub, PROVIDER, ServingStatus::Serving).await;
 
     // The probe's route fails; no partner calls anything, so the breaker
