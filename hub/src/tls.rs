@@ -355,12 +355,17 @@ const KEY_FIELD: &str = "server.tls.key_file";
 const CA_FIELD: &str = "server.tls.client_ca_file";
 const CRL_FIELD: &str = "server.tls.client_crl_file";
 
-fn read(field: &'static str, path: &Path) -> Result<Vec<u8>, TlsError> {
-    std::fs::read(path).map_err(|source| TlsError::Read {
-        field,
-        path: path.to_owned(),
-        source,
-    })
+/// A file's contents as [`Files`] last read them (`read`), or, when it could
+/// not be read, the error of reading it again, naming `field`.
+fn contents(field: &'static str, path: &Path, read: Option<&Vec<u8>>) -> Result<Vec<u8>, TlsError> {
+    match read {
+        Some(bytes) => Ok(bytes.clone()),
+        None => std::fs::read(path).map_err(|source| TlsError::Read {
+            field,
+            path: path.to_owned(),
+            source,
+        }),
+    }
 }
 
 fn content(field: &'static str, path: &Path, reason: impl ToString) -> TlsError {
@@ -398,14 +403,8 @@ fn crls(path: &Path, pem: &[u8]) -> Result<Vec<CertificateRevocationListDer<'sta
 
 /// Builds the rustls configuration from the files' contents.
 fn build(config: &TlsConfig, files: &Files) -> Result<Arc<rustls::ServerConfig>, TlsError> {
-    let cert_pem = match &files.cert {
-        Some(b) => b.clone(),
-        None => read(CERT_FIELD, &config.cert_file)?,
-    };
-    let key_pem = match &files.key {
-        Some(b) => b.clone(),
-        None => read(KEY_FIELD, &config.key_file)?,
-    };
+    let cert_pem = contents(CERT_FIELD, &config.cert_file, files.cert.as_ref())?;
+    let key_pem = contents(KEY_FIELD, &config.key_file, files.key.as_ref())?;
     let chain = certs(CERT_FIELD, &config.cert_file, &cert_pem)?;
     let key = PrivateKeyDer::from_pem_slice(&key_pem)
         .map_err(|e| content(KEY_FIELD, &config.key_file, e))?;
@@ -414,13 +413,11 @@ fn build(config: &TlsConfig, files: &Files) -> Result<Arc<rustls::ServerConfig>,
     let builder = rustls::ServerConfig::builder_with_provider(provider.clone())
         .with_safe_default_protocol_versions()
         .map_err(|e| content(CERT_FIELD, &config.cert_file, e))?;
-    let builder = match (&config.client_ca_file, &files.client_ca) {
-        (None, _) => builder.with_no_client_auth(),
-        (Some(path), read_ca) => {
-            let pem = match read_ca {
-                Some(Some(b)) => b.clone(),
-                _ => read(CA_FIELD, path)?,
-            };
+    let builder = match &config.client_ca_file {
+        None => builder.with_no_client_auth(),
+        Some(path) => {
+            let read = files.client_ca.as_ref().and_then(Option::as_ref);
+            let pem = contents(CA_FIELD, path, read)?;
             let mut roots = rustls::RootCertStore::empty();
             for ca in certs(CA_FIELD, path, &pem)? {
                 roots.add(ca).map_err(|e| content(CA_FIELD, path, e))?;
@@ -429,10 +426,8 @@ fn build(config: &TlsConfig, files: &Files) -> Result<Arc<rustls::ServerConfig>,
                 WebPkiClientVerifier::builder_with_provider(Arc::new(roots), provider)
                     .allow_unauthenticated();
             if let Some(crl_path) = &config.client_crl_file {
-                let pem = match &files.client_crl {
-                    Some(Some(b)) => b.clone(),
-                    _ => read(CRL_FIELD, crl_path)?,
-                };
+                let read = files.client_crl.as_ref().and_then(Option::as_ref);
+                let pem = contents(CRL_FIELD, crl_path, read)?;
                 verifier = verifier
                     .with_crls(crls(crl_path, &pem)?)
                     .only_check_end_entity_revocation();
