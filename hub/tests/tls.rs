@@ -290,11 +290,10 @@ async fn plaintext_to_a_tls_port_fails_and_moves_nothing() {
     if let Ok(channel) = plain {
         // The server answers the HTTP/2 preface with a TLS alert and
         // closes: the call fails however the client reads that.
-        let err = with_key(channel, key)
+        let refused = with_key(channel, key)
             .debit(debit("plain-1", "acc-1", 100))
-            .await
-            .unwrap_err();
-        assert_ne!(err.code(), Code::Ok, "{err:?}");
+            .await;
+        assert!(refused.is_err(), "{refused:?}");
     }
     assert_eq!(sb.balance("acc-1"), Some(100_000));
     assert!(hub.journal.scan(0, 10).await.unwrap().is_empty());
@@ -423,11 +422,10 @@ async fn mtls_admits_the_ca_s_clients_and_clients_without_a_certificate_only() {
     let err = raw.read(&mut [0u8; 64]).await.unwrap_err();
     assert!(err.to_string().contains("UnknownCA"), "{err}");
     if let Ok(channel) = tls_channel(hub.addr, &server_ca, Some(&forged)).await {
-        let err = with_key(channel, hub.key("p1").await)
+        let refused = with_key(channel, hub.key("p1").await)
             .debit(debit("mtls-3", "acc-1", 1_000))
-            .await
-            .unwrap_err();
-        assert_ne!(err.code(), Code::Ok, "{err:?}");
+            .await;
+        assert!(refused.is_err(), "{refused:?}");
     }
     assert_eq!(sb.balance("acc-1"), Some(98_000));
     assert_eq!(hub.journal.scan(0, 10).await.unwrap().len(), 2);
@@ -1218,11 +1216,10 @@ async fn refused_at_handshake(addr: SocketAddr, server_ca: &Ca, leaf: &Leaf, ale
     let err = raw.read(&mut [0u8; 64]).await.unwrap_err();
     assert!(err.to_string().contains(alert), "{err}");
     if let Ok(channel) = tls_channel(addr, server_ca, Some(leaf)).await {
-        let err = without_credentials(channel)
+        let refused = without_credentials(channel)
             .debit(debit(&format!("refused-{alert}"), "acc-1", 1_000))
-            .await
-            .unwrap_err();
-        assert_ne!(err.code(), Code::Ok, "{err:?}");
+            .await;
+        assert!(refused.is_err(), "{refused:?}");
     }
 }
 
