@@ -12,35 +12,11 @@ use std::time::Duration;
 use common::*;
 use hub_proto::settlement::v1 as pb;
 use sandbox_json_hmac::{Fault, FaultKind};
-use tonic_health::pb::HealthCheckRequest;
 use tonic_health::pb::health_check_response::ServingStatus;
-use tonic_health::pb::health_client::HealthClient;
 
 /// Health checks far apart and a resolver that does not poll: only the
 /// breaker moves traffic, and only partner calls reach the sandboxes.
 const QUIET: &str = "[providers.sb.health]\ninterval = \"1h\"\n[resolver]\npoll_interval = \"1h\"";
-
-async fn provider_status(hub: &TestHub) -> i32 {
-    HealthClient::new(hub.channel().await)
-        .check(HealthCheckRequest {
-            service: format!("provider.{PROVIDER}"),
-        })
-        .await
-        .unwrap()
-        .into_inner()
-        .status
-}
-
-/// Polls the provider's health until it is `want` (or gives up after 3 s).
-async fn wait_status(hub: &TestHub, want: ServingStatus) {
-    for _ in 0..60 {
-        if provider_status(hub).await == want as i32 {
-            return;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    panic!("provider.{PROVIDER} never became {want:?}");
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn traffic_leaves_an_open_primary_for_the_backup_and_returns_after_the_open_period() {
@@ -79,8 +55,8 @@ async fn traffic_leaves_an_open_primary_for_the_backup_and_returns_after_the_ope
     }
     assert_eq!(primary.money_requests(), 1);
     assert_eq!(
-        provider_status(&hub).await,
-        ServingStatus::Serving as i32,
+        hub.provider_health(PROVIDER).await,
+        ServingStatus::Serving,
         "the backup serves"
     );
 
@@ -122,13 +98,15 @@ async fn a_provider_serves_again_when_its_open_period_ends_before_any_call() {
     sb.set_fault(Fault::new(FaultKind::ErrorRate(1.0)));
     let tx = debited(&mut c, debit("unknown", "acc-1", 100)).await;
     assert_eq!(state(&tx), pb::TransactionState::Pending);
-    wait_status(&hub, ServingStatus::NotServing).await;
+    hub.wait_provider_health(PROVIDER, ServingStatus::NotServing)
+        .await;
 
     // Its open period (at most 1 s) ends: SERVING again, with no call
     // having reached the provider since, so partners send the probe.
     sb.clear_faults();
     let requests = sb.money_requests();
-    wait_status(&hub, ServingStatus::Serving).await;
+    hub.wait_provider_health(PROVIDER, ServingStatus::Serving)
+        .await;
     assert_eq!(sb.money_requests(), requests, "no call was needed");
     let tx = debited(&mut c, debit("probe", "acc-1", 100)).await;
     assert_eq!(state(&tx), pb::TransactionState::Settled);

@@ -11,46 +11,13 @@ use hub::journal::Journal;
 use hub_proto::settlement::v1 as pb;
 use sandbox_json_hmac::{Fault, FaultKind, Sandbox};
 use tonic::Code;
-use tonic_health::pb::HealthCheckRequest;
 use tonic_health::pb::health_check_response::ServingStatus;
-use tonic_health::pb::health_client::HealthClient;
 
 /// Health checks far apart, so they do not touch the sandbox in a test
 /// that is not about them.
 const QUIET_HEALTH: &str = "[providers.sb.health]\ninterval = \"1h\"";
 /// A resolver that does not poll during the test.
 const QUIET_RESOLVER: &str = "[resolver]\npoll_interval = \"1h\"";
-
-async fn provider_status(hub: &TestHub, provider: &str) -> i32 {
-    HealthClient::new(hub.channel().await)
-        .check(HealthCheckRequest {
-            service: format!("provider.{provider}"),
-        })
-        .await
-        .unwrap()
-        .into_inner()
-        .status
-}
-
-/// Polls the provider's health until it is `want` (or gives up after 3 s).
-/// A provider not reported yet (just after the start) is not `want`.
-async fn wait_status(hub: &TestHub, provider: &str, want: ServingStatus) {
-    let mut health = HealthClient::new(hub.channel().await);
-    for _ in 0..60 {
-        let status = health
-            .check(HealthCheckRequest {
-                service: format!("provider.{provider}"),
-            })
-            .await;
-        match status {
-            Ok(s) if s.get_ref().status == want as i32 => return,
-            Ok(_) => {}
-            Err(e) => assert_eq!(e.code(), Code::NotFound, "{e:?}"),
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    panic!("provider.{provider} never became {want:?}");
-}
 
 fn retry_delay(status: &tonic::Status) -> Option<Duration> {
     use tonic_types::StatusExt;
@@ -161,7 +128,8 @@ async fn a_failing_provider_trips_the_breaker_which_probes_once_and_closes() {
     // Open for 1-2 s (jittered): long enough for the health reporter,
     // which looks every 200 ms, to see it; it reports SERVING again as soon
     // as the period ends.
-    wait_status(&hub, PROVIDER, ServingStatus::NotServing).await;
+    hub.wait_provider_health(PROVIDER, ServingStatus::NotServing)
+        .await;
 
     // Half-open: of a burst, exactly one probe reaches the provider.
     sb.clear_faults();
@@ -202,7 +170,8 @@ async fn a_failing_provider_trips_the_breaker_which_probes_once_and_closes() {
     let tx = debited(&mut c, debit("after", "acc-1", 10)).await;
     assert_eq!(state(&tx), pb::TransactionState::Settled);
     assert_eq!(sb.money_requests(), 4);
-    wait_status(&hub, PROVIDER, ServingStatus::Serving).await;
+    hub.wait_provider_health(PROVIDER, ServingStatus::Serving)
+        .await;
     hub.stop().await;
 }
 
@@ -443,10 +412,7 @@ async fn traffic_fails_over_to_the_backup_and_returns_moving_money_once() {
     for i in 2..5 {
         pay(&mut c, &format!("during-{i}"), &mut spent).await;
     }
-    assert_eq!(
-        provider_status(&hub, PROVIDER).await,
-        ServingStatus::Serving as i32
-    );
+    assert_eq!(hub.provider_health(PROVIDER).await, ServingStatus::Serving);
 
     // The primary comes back; once healthy, traffic returns to it: with the
     // backup gone, calls still settle.
@@ -568,16 +534,19 @@ async fn health_probes_alone_take_a_failing_provider_out_of_service_and_back() {
     // One endpoint, no backup; probes every 100 ms.
     let extra = "[providers.sb.health]\ninterval = \"100ms\"\ntimeout = \"200ms\"\nunhealthy_after = 2\nhealthy_after = 2";
     let (_dir, hub) = hub_over(&sb, extra).await;
-    wait_status(&hub, PROVIDER, ServingStatus::Serving).await;
+    hub.wait_provider_health(PROVIDER, ServingStatus::Serving)
+        .await;
 
     // The probe's route fails; no partner calls anything, so the breaker
     // has nothing to count: only the probes can see it.
     sb.set_fault(Fault::new(FaultKind::ErrorRate(1.0)).on_path("/v1/balance"));
-    wait_status(&hub, PROVIDER, ServingStatus::NotServing).await;
+    hub.wait_provider_health(PROVIDER, ServingStatus::NotServing)
+        .await;
     assert_eq!(sb.money_requests(), 0);
 
     sb.clear_faults();
-    wait_status(&hub, PROVIDER, ServingStatus::Serving).await;
+    hub.wait_provider_health(PROVIDER, ServingStatus::Serving)
+        .await;
     assert_eq!(sb.money_requests(), 0);
     hub.stop().await;
 }

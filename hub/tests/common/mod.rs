@@ -23,6 +23,9 @@ use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
 use tonic::service::interceptor::InterceptedService;
 use tonic::transport::Channel;
+use tonic_health::pb::HealthCheckRequest;
+use tonic_health::pb::health_check_response::ServingStatus;
+use tonic_health::pb::health_client::HealthClient;
 
 pub const SECRET: &str = "test-json-hmac-secret";
 pub const PROVIDER: &str = "sb";
@@ -280,6 +283,40 @@ impl TestHub {
             .connect()
             .await
             .unwrap()
+    }
+
+    /// What `grpc.health.v1` says of `provider` (its service
+    /// `provider.NAME`); panics if it is not reported.
+    pub async fn provider_health(&self, provider: &str) -> ServingStatus {
+        let status = HealthClient::new(self.channel().await)
+            .check(HealthCheckRequest {
+                service: format!("provider.{provider}"),
+            })
+            .await
+            .unwrap()
+            .into_inner()
+            .status;
+        ServingStatus::try_from(status).unwrap()
+    }
+
+    /// Polls `provider`'s health until it is `want` (or panics after 3 s).
+    /// A provider not reported yet (just after the start) is not `want`.
+    pub async fn wait_provider_health(&self, provider: &str, want: ServingStatus) {
+        let mut health = HealthClient::new(self.channel().await);
+        for _ in 0..60 {
+            let status = health
+                .check(HealthCheckRequest {
+                    service: format!("provider.{provider}"),
+                })
+                .await;
+            match status {
+                Ok(s) if s.get_ref().status == want as i32 => return,
+                Ok(_) => {}
+                Err(e) => assert_eq!(e.code(), tonic::Code::NotFound, "{e:?}"),
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        panic!("provider.{provider} never became {want:?}");
     }
 
     /// A client authenticated with `key` (none if `None`).
