@@ -6,10 +6,13 @@
 //! and what reached each endpoint is counted at its sandbox.
 
 mod common;
+#[path = "common/health.rs"]
+mod health;
 
 use std::time::Duration;
 
 use common::*;
+use health::{provider_health, wait_provider_health};
 use hub_proto::settlement::v1 as pb;
 use sandbox_json_hmac::{Fault, FaultKind};
 use tonic_health::pb::health_check_response::ServingStatus;
@@ -55,7 +58,7 @@ async fn traffic_leaves_an_open_primary_for_the_backup_and_returns_after_the_ope
     }
     assert_eq!(primary.money_requests(), 1);
     assert_eq!(
-        hub.provider_health(PROVIDER).await,
+        provider_health(&hub, PROVIDER).await,
         ServingStatus::Serving,
         "the backup serves"
     );
@@ -98,15 +101,13 @@ async fn a_provider_serves_again_when_its_open_period_ends_before_any_call() {
     sb.set_fault(Fault::new(FaultKind::ErrorRate(1.0)));
     let tx = debited(&mut c, debit("unknown", "acc-1", 100)).await;
     assert_eq!(state(&tx), pb::TransactionState::Pending);
-    hub.wait_provider_health(PROVIDER, ServingStatus::NotServing)
-        .await;
+    wait_provider_health(&hub, PROVIDER, ServingStatus::NotServing).await;
 
     // Its open period (at most 1 s) ends: SERVING again, with no call
     // having reached the provider since, so partners send the probe.
     sb.clear_faults();
     let requests = sb.money_requests();
-    hub.wait_provider_health(PROVIDER, ServingStatus::Serving)
-        .await;
+    wait_provider_health(&hub, PROVIDER, ServingStatus::Serving).await;
     assert_eq!(sb.money_requests(), requests, "no call was needed");
     let tx = debited(&mut c, debit("probe", "acc-1", 100)).await;
     assert_eq!(state(&tx), pb::TransactionState::Settled);

@@ -3,6 +3,8 @@
 //! and a secrets scan of a real hub process's TRACE logs.
 
 mod common;
+#[path = "common/jwt.rs"]
+mod jwt;
 #[path = "common/process.rs"]
 mod process;
 

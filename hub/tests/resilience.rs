@@ -3,10 +3,13 @@
 //! reached the provider is counted at the provider.
 
 mod common;
+#[path = "common/health.rs"]
+mod health;
 
 use std::time::Duration;
 
 use common::*;
+use health::{provider_health, wait_provider_health};
 use hub::journal::Journal;
 use hub_proto::settlement::v1 as pb;
 use sandbox_json_hmac::{Fault, FaultKind, Sandbox};
@@ -128,8 +131,7 @@ async fn a_failing_provider_trips_the_breaker_which_probes_once_and_closes() {
     // Open for 1-2 s (jittered): long enough for the health reporter,
     // which looks every 200 ms, to see it; it reports SERVING again as soon
     // as the period ends.
-    hub.wait_provider_health(PROVIDER, ServingStatus::NotServing)
-        .await;
+    wait_provider_health(&hub, PROVIDER, ServingStatus::NotServing).await;
 
     // Half-open: of a burst, exactly one probe reaches the provider.
     sb.clear_faults();
@@ -170,8 +172,7 @@ async fn a_failing_provider_trips_the_breaker_which_probes_once_and_closes() {
     let tx = debited(&mut c, debit("after", "acc-1", 10)).await;
     assert_eq!(state(&tx), pb::TransactionState::Settled);
     assert_eq!(sb.money_requests(), 4);
-    hub.wait_provider_health(PROVIDER, ServingStatus::Serving)
-        .await;
+    wait_provider_health(&hub, PROVIDER, ServingStatus::Serving).await;
     hub.stop().await;
 }
 
@@ -412,7 +413,10 @@ async fn traffic_fails_over_to_the_backup_and_returns_moving_money_once() {
     for i in 2..5 {
         pay(&mut c, &format!("during-{i}"), &mut spent).await;
     }
-    assert_eq!(hub.provider_health(PROVIDER).await, ServingStatus::Serving);
+    assert_eq!(
+        provider_health(&hub, PROVIDER).await,
+        ServingStatus::Serving
+    );
 
     // The primary comes back; once healthy, traffic returns to it: with the
     // backup gone, calls still settle.
@@ -534,19 +538,16 @@ async fn health_probes_alone_take_a_failing_provider_out_of_service_and_back() {
     // One endpoint, no backup; probes every 100 ms.
     let extra = "[providers.sb.health]\ninterval = \"100ms\"\ntimeout = \"200ms\"\nunhealthy_after = 2\nhealthy_after = 2";
     let (_dir, hub) = hub_over(&sb, extra).await;
-    hub.wait_provider_health(PROVIDER, ServingStatus::Serving)
-        .await;
+    wait_provider_health(&hub, PROVIDER, ServingStatus::Serving).await;
 
     // The probe's route fails; no partner calls anything, so the breaker
     // has nothing to count: only the probes can see it.
     sb.set_fault(Fault::new(FaultKind::ErrorRate(1.0)).on_path("/v1/balance"));
-    hub.wait_provider_health(PROVIDER, ServingStatus::NotServing)
-        .await;
+    wait_provider_health(&hub, PROVIDER, ServingStatus::NotServing).await;
     assert_eq!(sb.money_requests(), 0);
 
     sb.clear_faults();
-    hub.wait_provider_health(PROVIDER, ServingStatus::Serving)
-        .await;
+    wait_provider_health(&hub, PROVIDER, ServingStatus::Serving).await;
     assert_eq!(sb.money_requests(), 0);
     hub.stop().await;
 }

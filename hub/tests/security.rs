@@ -2,6 +2,8 @@
 //! journaled or sent.
 
 mod common;
+#[path = "common/jwt.rs"]
+mod jwt;
 
 use common::*;
 use hub::journal::Journal;

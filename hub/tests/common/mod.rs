@@ -23,9 +23,6 @@ use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
 use tonic::service::interceptor::InterceptedService;
 use tonic::transport::Channel;
-use tonic_health::pb::HealthCheckRequest;
-use tonic_health::pb::health_check_response::ServingStatus;
-use tonic_health::pb::health_client::HealthClient;
 
 pub const SECRET: &str = "test-json-hmac-secret";
 pub const PROVIDER: &str = "sb";
@@ -88,66 +85,6 @@ pub fn quiet_provider(sandbox: SocketAddr) -> String {
         sandbox,
         &format!("[providers.{PROVIDER}.health]\ninterval = \"1h\""),
     )
-}
-
-/// An OAuth2 issuer signing ES256 tokens (key id "k1"), with its JWKS; tokens
-/// name issuer `https://issuer.test` and audience `hub`.
-pub mod jwt {
-    use base64::Engine as _;
-    use ring::rand::SystemRandom;
-    use ring::signature::{ECDSA_P256_SHA256_FIXED_SIGNING, EcdsaKeyPair, KeyPair};
-
-    /// A fresh P-256 key pair.
-    pub struct Issuer {
-        key: EcdsaKeyPair,
-        rng: SystemRandom,
-    }
-
-    fn b64(bytes: &[u8]) -> String {
-        base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
-    }
-
-    impl Issuer {
-        pub fn new() -> Self {
-            let rng = SystemRandom::new();
-            let pkcs8 =
-                EcdsaKeyPair::generate_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, &rng).unwrap();
-            let key =
-                EcdsaKeyPair::from_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, pkcs8.as_ref(), &rng)
-                    .unwrap();
-            Self { key, rng }
-        }
-
-        /// The JWKS holding the public key as `kid` "k1".
-        pub fn jwks(&self) -> String {
-            let point = self.key.public_key().as_ref();
-            serde_json::json!({"keys": [{
-                "kty": "EC", "crv": "P-256", "kid": "k1", "use": "sig", "alg": "ES256",
-                "x": b64(&point[1..33]), "y": b64(&point[33..65]),
-            }]})
-            .to_string()
-        }
-
-        /// A token for `sub` with `scope`, valid from now for `ttl_s`.
-        pub fn token(&self, sub: &str, scope: &str, ttl_s: i64) -> String {
-            let now = std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .unwrap()
-                .as_secs() as i64;
-            let header = serde_json::json!({"alg": "ES256", "typ": "JWT", "kid": "k1"});
-            let claims = serde_json::json!({
-                "iss": "https://issuer.test", "aud": "hub", "sub": sub, "scope": scope,
-                "iat": now, "nbf": now, "exp": now + ttl_s,
-            });
-            let input = format!(
-                "{}.{}",
-                b64(header.to_string().as_bytes()),
-                b64(claims.to_string().as_bytes())
-            );
-            let sig = self.key.sign(&self.rng, input.as_bytes()).unwrap();
-            format!("{input}.{}", b64(sig.as_ref()))
-        }
-    }
 }
 
 /// A whole test configuration: `providers` (TOML entries), partners p1
@@ -283,40 +220,6 @@ impl TestHub {
             .connect()
             .await
             .unwrap()
-    }
-
-    /// What `grpc.health.v1` says of `provider` (its service
-    /// `provider.NAME`); panics if it is not reported.
-    pub async fn provider_health(&self, provider: &str) -> ServingStatus {
-        let status = HealthClient::new(self.channel().await)
-            .check(HealthCheckRequest {
-                service: format!("provider.{provider}"),
-            })
-            .await
-            .unwrap()
-            .into_inner()
-            .status;
-        ServingStatus::try_from(status).unwrap()
-    }
-
-    /// Polls `provider`'s health until it is `want` (or panics after 3 s).
-    /// A provider not reported yet (just after the start) is not `want`.
-    pub async fn wait_provider_health(&self, provider: &str, want: ServingStatus) {
-        let mut health = HealthClient::new(self.channel().await);
-        for _ in 0..60 {
-            let status = health
-                .check(HealthCheckRequest {
-                    service: format!("provider.{provider}"),
-                })
-                .await;
-            match status {
-                Ok(s) if s.get_ref().status == want as i32 => return,
-                Ok(_) => {}
-                Err(e) => assert_eq!(e.code(), tonic::Code::NotFound, "{e:?}"),
-            }
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
-        panic!("provider.{provider} never became {want:?}");
     }
 
     /// A client authenticated with `key` (none if `None`).
